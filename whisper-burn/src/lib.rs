@@ -1,6 +1,25 @@
-//! Whisper inference on burn, generic over the backend.
+//! Whisper inference on burn, generic over the backend (`B: Backend`).
+//!
+//! - [`audio`]: decoding any common format to 16 kHz mono
+//! - [`mel`]: Whisper's log-mel frontend (as faster-whisper computes it)
+//! - [`tokenizer`]: the model's `tokenizer.json`, special tokens from the vocabulary
+//! - [`weights`]: Hugging Face (`model.safetensors`) and CTranslate2 (`model.bin`) checkpoints
+//! - [`model`]: encoder and decoder; the decoder state holds a rollback-able KV cache
+//! - [`decoding`]: logit rules, greedy and beam search, language detection, long-form
 pub mod audio;
+pub mod backend;
+pub mod config;
+pub mod decoding;
 pub mod error;
 pub mod mel;
+pub mod model;
+pub mod pipeline;
+pub mod tokenizer;
+pub mod weights;
 
+pub use config::{GenerationConfig, WhisperConfig};
+pub use decoding::{DecodeOptions, GreedyDecoder, Segment, Transcript, WindowDecoder};
 pub use error::{Result, WhisperError};
+pub use model::{DecoderState, Whisper};
+pub use pipeline::Pipeline;
+pub use tokenizer::{Task, WhisperTokenizer};

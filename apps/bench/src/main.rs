@@ -1,1 +1,25 @@
-fn main() {}
+//! `whisper-bench`: transcribe audio and benchmark decoding strategies.
+mod cmd;
+mod device;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "whisper-bench", version, about = "Exact speculative Whisper inference: transcribe and benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe audio files or a manifest.
+    Transcribe(cmd::transcribe::TranscribeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Transcribe(args) => cmd::transcribe::run(args),
+    }
+}

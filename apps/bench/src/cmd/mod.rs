@@ -1,0 +1,2 @@
+pub mod inputs;
+pub mod transcribe;

@@ -1,0 +1,124 @@
+//! `whisper-bench transcribe`: print transcripts (text, or one JSON object per input).
+use super::inputs::{collect, Input};
+use crate::device::{dispatch, BackendTask, DeviceKind};
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+use whisper_burn::{audio, DecodeOptions, GreedyDecoder, Pipeline, Task, Transcript};
+
+#[derive(Args, Debug, Clone)]
+pub struct TranscribeArgs {
+    /// Model directory (Hugging Face or CTranslate2 layout) or hub id.
+    #[arg(long, default_value = "weights/models/base")]
+    pub model: String,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// TSV manifest with `id` and `path` columns.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Folder the manifest paths are relative to.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Only the first N inputs.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Language code; detected when omitted (multilingual models).
+    #[arg(long)]
+    pub language: Option<String>,
+    #[arg(long, value_enum, default_value_t = TaskArg::Transcribe)]
+    pub task: TaskArg,
+    /// Emit timestamped segments.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Inputs decoded together.
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// One JSON object per input.
+    #[arg(long)]
+    pub json: bool,
+    /// Audio files.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TaskArg {
+    Transcribe,
+    Translate,
+}
+
+pub fn run(args: TranscribeArgs) -> Result<()> {
+    let inputs = collect(&args.files, args.manifest.as_deref(), args.root.as_deref(), args.limit)?;
+    dispatch(args.device, TranscribeTask { args, inputs })
+}
+
+struct TranscribeTask {
+    args: TranscribeArgs,
+    inputs: Vec<Input>,
+}
+
+impl BackendTask for TranscribeTask {
+    type Output = ();
+    fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
+        let t0 = Instant::now();
+        let pipeline = Pipeline::<B>::load(&self.args.model, &device).with_context(|| format!("loading model {}", self.args.model))?;
+        eprintln!("loaded {} in {:.2} s", self.args.model, t0.elapsed().as_secs_f64());
+        let opts = decode_options(&self.args);
+        let bar = progress(self.inputs.len());
+        for chunk in self.inputs.chunks(self.args.batch_size.max(1)) {
+            let audios = chunk
+                .iter()
+                .map(|i| audio::load_audio_file(&i.path).with_context(|| format!("decoding {}", i.path.display())))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&[f32]> = audios.iter().map(|a| a.as_slice()).collect();
+            let transcripts = pipeline.transcribe_batch(&refs, &opts, &mut GreedyDecoder)?;
+            for (input, t) in chunk.iter().zip(&transcripts) {
+                bar.suspend(|| print_transcript(input, t, self.args.json));
+                bar.inc(1);
+            }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+}
+
+pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
+    DecodeOptions {
+        language: args.language.clone(),
+        task: match args.task {
+            TaskArg::Transcribe => Task::Transcribe,
+            TaskArg::Translate => Task::Translate,
+        },
+        timestamps: args.timestamps,
+        ..DecodeOptions::default()
+    }
+}
+
+fn progress(n: usize) -> ProgressBar {
+    if n < 2 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
+fn print_transcript(input: &Input, t: &Transcript, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "id": input.id,
+            "text": t.text,
+            "tokens": t.tokens,
+            "language": t.language,
+            "audio_s": t.audio_s,
+            "encode_s": t.encode_s,
+            "decode_s": t.decode_s,
+            "main_passes": t.main_passes,
+            "segments": t.segments.iter().map(|s| serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text})).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        println!("{}", t.text);
+    }
+}

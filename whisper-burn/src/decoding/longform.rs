@@ -1,0 +1,258 @@
+//! Transcription of audio of any length, as faster-whisper does it: 30 s windows, seek
+//! to the last timestamp, previous text as prompt. Several files advance in lock-step so
+//! their windows share encoder and decoder batches.
+use super::greedy::{DecodeRequest, SequenceResult};
+use super::language::detect_language;
+use super::logit_filters::{LogitFilters, TIMESTAMP_STEP_S};
+use super::options::DecodeOptions;
+use crate::mel::{LogMel, HOP_LENGTH, N_FRAMES_PER_WINDOW};
+use crate::model::Whisper;
+use crate::pipeline::Pipeline;
+use crate::tokenizer::WhisperTokenizer;
+use crate::{Result, WhisperError};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Decodes a batch of windows; greedy, beam and speculative decoders implement it.
+pub trait WindowDecoder<B: Backend> {
+    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>>;
+}
+
+/// A stretch of transcript with its times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start_s: f32,
+    pub end_s: f32,
+    pub text: String,
+    pub tokens: Vec<u32>,
+}
+
+/// The transcript of one audio input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub text: String,
+    pub segments: Vec<Segment>,
+    pub language: String,
+    pub language_prob: f32,
+    /// Generated text tokens of every window, timestamps and specials excluded.
+    pub tokens: Vec<u32>,
+    pub audio_s: f64,
+    pub encode_s: f64,
+    pub decode_s: f64,
+    pub windows: usize,
+    pub main_passes: usize,
+}
+
+const FRAMES_PER_TIMESTAMP: usize = 2;
+const FRAME_S: f32 = HOP_LENGTH as f32 / 16_000.0;
+
+struct FileState {
+    mel: LogMel,
+    seek_frames: usize,
+    content_frames: usize,
+    all_tokens: Vec<u32>,
+    prompt_reset_since: usize,
+    transcript: Transcript,
+}
+
+impl FileState {
+    fn done(&self) -> bool {
+        self.seek_frames >= self.content_frames
+    }
+    fn segment_frames(&self) -> usize {
+        (self.content_frames - self.seek_frames).min(N_FRAMES_PER_WINDOW)
+    }
+}
+
+impl<B: Backend> Pipeline<B> {
+    /// Transcribes one input.
+    pub fn transcribe(&self, samples: &[f32], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<Transcript> {
+        Ok(self.transcribe_batch(&[samples], opts, decoder)?.remove(0))
+    }
+
+    /// Transcribes several inputs, their windows batched together.
+    pub fn transcribe_batch(&self, audios: &[&[f32]], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<Vec<Transcript>> {
+        if opts.temperature != 0.0 {
+            return Err(WhisperError::Decode("only temperature 0 (greedy) is implemented; sampling is refused rather than silently changed".into()));
+        }
+        let mut files: Vec<FileState> = audios.iter().map(|a| self.file_state(a, opts)).collect::<Result<_>>()?;
+        loop {
+            let active: Vec<usize> = (0..files.len()).filter(|i| !files[*i].done()).collect();
+            if active.is_empty() {
+                break;
+            }
+            self.run_round(&mut files, &active, opts, decoder)?;
+        }
+        Ok(files.into_iter().map(|f| finish(f, &self.tokenizer)).collect())
+    }
+
+    fn file_state(&self, samples: &[f32], opts: &DecodeOptions) -> Result<FileState> {
+        if samples.is_empty() {
+            return Err(WhisperError::EmptyAudio);
+        }
+        let mel = self.mel.log_mel(samples);
+        let content_frames = mel.n_frames.max(1);
+        let mut all_tokens = Vec::new();
+        if let Some(p) = &opts.initial_prompt {
+            all_tokens = self.tokenizer.encode(&format!(" {}", p.trim()))?;
+        }
+        let transcript = Transcript {
+            audio_s: samples.len() as f64 / 16_000.0,
+            language: opts.language.clone().unwrap_or_default(),
+            language_prob: if opts.language.is_some() { 1.0 } else { 0.0 },
+            ..Default::default()
+        };
+        Ok(FileState { mel, seek_frames: 0, content_frames, all_tokens, prompt_reset_since: 0, transcript })
+    }
+
+    fn run_round(&self, files: &mut [FileState], active: &[usize], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<()> {
+        let t0 = Instant::now();
+        let windows: Vec<Vec<f32>> = active.iter().map(|i| files[*i].mel.window(files[*i].seek_frames)).collect();
+        let encoder_out = self.model.encode(&windows)?;
+        B::sync(&self.model.device).map_err(|e| WhisperError::Decode(format!("device sync: {e:?}")))?;
+        let encode_s = t0.elapsed().as_secs_f64() / active.len() as f64;
+        self.fill_languages(files, active, encoder_out.clone())?;
+        let t1 = Instant::now();
+        let filters = LogitFilters::new(
+            &self.tokenizer,
+            &self.model.generation.suppress_tokens,
+            &self.model.generation.begin_suppress_tokens,
+            opts.suppress_blank,
+            opts.timestamps,
+            self.model.config.vocab_size,
+        );
+        let mut prompts = Vec::new();
+        let mut sot_index = Vec::new();
+        for i in active {
+            let (p, s) = self.prompt(&files[*i], opts)?;
+            prompts.push(p);
+            sot_index.push(s);
+        }
+        let req = DecodeRequest {
+            filters: &filters,
+            prompts,
+            sot_index,
+            eot: self.tokenizer.special.eot,
+            no_speech: self.tokenizer.special.no_speech,
+            max_new_tokens: opts.max_new_tokens,
+        };
+        let results = decoder.decode(&self.model, encoder_out, &req)?;
+        let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;
+        for (slot, i) in active.iter().enumerate() {
+            let f = &mut files[*i];
+            f.transcript.encode_s += encode_s;
+            f.transcript.decode_s += decode_s;
+            f.transcript.windows += 1;
+            f.transcript.main_passes += results[slot].main_passes;
+            self.advance(f, &results[slot], opts)?;
+        }
+        Ok(())
+    }
+
+    fn fill_languages(&self, files: &mut [FileState], active: &[usize], encoder_out: Tensor<B, 3>) -> Result<()> {
+        let need: Vec<usize> = (0..active.len()).filter(|s| files[active[*s]].transcript.language.is_empty()).collect();
+        if need.is_empty() {
+            return Ok(());
+        }
+        if !self.tokenizer.multilingual {
+            need.iter().for_each(|s| {
+                files[active[*s]].transcript.language = "en".into();
+                files[active[*s]].transcript.language_prob = 1.0;
+            });
+            return Ok(());
+        }
+        let idx: Vec<i64> = need.iter().map(|s| *s as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [need.len()]), &self.model.device);
+        let detected = detect_language(&self.model, &self.tokenizer, encoder_out.select(0, idx))?;
+        for (s, (code, p)) in need.iter().zip(detected) {
+            files[active[*s]].transcript.language = code;
+            files[active[*s]].transcript.language_prob = p;
+        }
+        Ok(())
+    }
+
+    /// faster-whisper's prompt: `<|startofprev|>` + previous text, then the start sequence,
+    /// then `<|notimestamps|>` when timestamps are off.
+    fn prompt(&self, f: &FileState, opts: &DecodeOptions) -> Result<(Vec<u32>, usize)> {
+        let mut prompt = Vec::new();
+        let previous = &f.all_tokens[f.prompt_reset_since..];
+        if !previous.is_empty() {
+            let keep = self.model.config.max_target_positions / 2 - 1;
+            prompt.push(self.tokenizer.special.sot_prev);
+            prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        let sot_index = prompt.len();
+        prompt.extend(self.tokenizer.sot_sequence(Some(&f.transcript.language), opts.task)?);
+        if !opts.timestamps {
+            prompt.push(self.tokenizer.special.no_timestamps);
+        }
+        Ok((prompt, sot_index))
+    }
+
+    /// Turns one window's tokens into segments and moves the seek position.
+    fn advance(&self, f: &mut FileState, r: &SequenceResult, opts: &DecodeOptions) -> Result<()> {
+        let segment_frames = f.segment_frames();
+        let offset_s = f.seek_frames as f32 * FRAME_S;
+        let skip = match (opts.no_speech_threshold, opts.log_prob_threshold) {
+            (Some(ns), lp) => r.no_speech_prob > ns && lp.is_none_or(|lp| r.avg_logprob() <= lp),
+            (None, _) => false,
+        };
+        if skip {
+            f.seek_frames += segment_frames;
+            return Ok(());
+        }
+        let tb = self.tokenizer.special.timestamp_begin;
+        let is_ts = |t: u32| t >= tb;
+        let toks = &r.tokens;
+        let ts_time = |t: u32| (t - tb) as f32 * TIMESTAMP_STEP_S;
+        let mut new_segments = Vec::new();
+        let consecutive: Vec<usize> = (1..toks.len()).filter(|i| is_ts(toks[*i]) && is_ts(toks[*i - 1])).collect();
+        let single_ending = toks.len() >= 2 && !is_ts(toks[toks.len() - 2]) && is_ts(toks[toks.len() - 1]);
+        if opts.timestamps && !consecutive.is_empty() {
+            let mut cuts = consecutive.clone();
+            if single_ending {
+                cuts.push(toks.len());
+            }
+            let mut last = 0;
+            for cut in cuts {
+                let slice = &toks[last..cut];
+                if let (Some(a), Some(b)) = (slice.first(), slice.last()) {
+                    new_segments.push((offset_s + ts_time(*a), offset_s + ts_time(*b), slice.to_vec()));
+                }
+                last = cut;
+            }
+            if single_ending {
+                f.seek_frames += segment_frames;
+            } else {
+                let last_ts = toks[last.saturating_sub(1)];
+                f.seek_frames += (last_ts - tb) as usize * FRAMES_PER_TIMESTAMP;
+            }
+        } else {
+            let mut end_s = segment_frames as f32 * FRAME_S;
+            if let Some(t) = toks.iter().rev().find(|t| is_ts(**t)) {
+                if *t != tb {
+                    end_s = ts_time(*t);
+                }
+            }
+            new_segments.push((offset_s, offset_s + end_s, toks.clone()));
+            f.seek_frames += segment_frames;
+        }
+        for (start_s, end_s, tokens) in new_segments {
+            let text = self.tokenizer.decode(&tokens)?;
+            f.transcript.tokens.extend(tokens.iter().filter(|t| **t < self.tokenizer.special.eot));
+            f.transcript.segments.push(Segment { start_s, end_s, text, tokens });
+        }
+        f.all_tokens.extend_from_slice(toks);
+        if !opts.condition_on_previous_text {
+            f.prompt_reset_since = f.all_tokens.len();
+        }
+        Ok(())
+    }
+}
+
+fn finish(f: FileState, tok: &WhisperTokenizer) -> Transcript {
+    let mut t = f.transcript;
+    t.text = tok.decode(&t.tokens).unwrap_or_default().trim().to_string();
+    t
+}

@@ -1,0 +1,26 @@
+//! Decoding: Whisper's logit rules, greedy and beam search, long-form transcription.
+pub mod beam;
+pub mod greedy;
+pub mod language;
+pub mod logit_filters;
+pub mod longform;
+pub mod options;
+
+pub use greedy::{greedy_decode, DecodeRequest, SequenceResult};
+pub use logit_filters::LogitFilters;
+pub use longform::{Segment, Transcript, WindowDecoder};
+pub use options::DecodeOptions;
+
+use crate::model::Whisper;
+use crate::Result;
+use burn::prelude::*;
+
+/// Plain greedy decoding as a [`WindowDecoder`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GreedyDecoder;
+
+impl<B: Backend> WindowDecoder<B> for GreedyDecoder {
+    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
+        greedy_decode(model, encoder_out, req)
+    }
+}

@@ -1,0 +1,89 @@
+//! Per-sequence decoder state: a preallocated self-attention KV cache with a length per
+//! row, plus the cross-attention keys/values of that row's audio.
+//!
+//! Rollback is a truncate (the length goes down; stale entries are masked and later
+//! overwritten) and beam reordering is a row select.
+use burn::prelude::*;
+
+/// Keys and values of one decoder layer for every row of a batch.
+#[derive(Debug, Clone)]
+pub struct LayerCache<B: Backend> {
+    /// `[batch, heads, capacity, head_dim]`
+    pub self_k: Tensor<B, 4>,
+    pub self_v: Tensor<B, 4>,
+    /// `[batch, heads, audio_frames, head_dim]`
+    pub cross_k: Tensor<B, 4>,
+    pub cross_v: Tensor<B, 4>,
+}
+
+/// The decoding state of a batch of sequences.
+#[derive(Debug, Clone)]
+pub struct DecoderState<B: Backend> {
+    pub layers: Vec<LayerCache<B>>,
+    /// Number of valid cached positions of each row.
+    pub lens: Vec<usize>,
+    pub capacity: usize,
+}
+
+impl<B: Backend> DecoderState<B> {
+    pub fn batch_size(&self) -> usize {
+        self.lens.len()
+    }
+
+    pub fn len(&self, row: usize) -> usize {
+        self.lens[row]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Rolls row `row` back to `len` cached positions.
+    pub fn truncate(&mut self, row: usize, len: usize) {
+        assert!(len <= self.lens[row], "truncate can only shorten a row");
+        self.lens[row] = len;
+    }
+
+    /// Rolls every row back to `len` (rows shorter than `len` are unchanged).
+    pub fn truncate_all(&mut self, len: usize) {
+        self.lens.iter_mut().for_each(|l| *l = (*l).min(len));
+    }
+
+    /// Keeps rows `indices` (in that order, repeats allowed): beam reordering and
+    /// dropping finished rows.
+    pub fn select_rows(&mut self, indices: &[usize]) {
+        let device = self.layers.first().map(|l| l.self_k.device());
+        let Some(device) = device else { return };
+        let idx: Vec<i64> = indices.iter().map(|i| *i as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [indices.len()]), &device);
+        for l in &mut self.layers {
+            l.self_k = l.self_k.clone().select(0, idx.clone());
+            l.self_v = l.self_v.clone().select(0, idx.clone());
+            l.cross_k = l.cross_k.clone().select(0, idx.clone());
+            l.cross_v = l.cross_v.clone().select(0, idx.clone());
+        }
+        self.lens = indices.iter().map(|i| self.lens[*i]).collect();
+    }
+
+    /// Splits off one row as its own state (e.g. to run it unbatched).
+    pub fn row(&self, row: usize) -> Self {
+        let mut s = self.clone();
+        s.select_rows(&[row]);
+        s
+    }
+
+    /// Appends the rows of `other` to this batch (both with the same capacity).
+    pub fn append(&mut self, other: DecoderState<B>) {
+        if self.layers.is_empty() {
+            *self = other;
+            return;
+        }
+        for (a, b) in self.layers.iter_mut().zip(other.layers) {
+            a.self_k = Tensor::cat(vec![a.self_k.clone(), b.self_k], 0);
+            a.self_v = Tensor::cat(vec![a.self_v.clone(), b.self_v], 0);
+            a.cross_k = Tensor::cat(vec![a.cross_k.clone(), b.cross_k], 0);
+            a.cross_v = Tensor::cat(vec![a.cross_v.clone(), b.cross_v], 0);
+        }
+        self.lens.extend(other.lens);
+    }
+}

@@ -1,0 +1,59 @@
+//! The Whisper model: weights only, shared read-only across sequences.
+pub mod decoder;
+pub mod encoder;
+pub mod kv_cache;
+pub mod layers;
+
+pub use decoder::Decoder;
+pub use encoder::Encoder;
+pub use kv_cache::DecoderState;
+
+use crate::config::{GenerationConfig, WhisperConfig};
+use crate::weights::{LoadedCheckpoint, TensorStore};
+use crate::{Result, WhisperError};
+use burn::prelude::*;
+
+/// Encoder + decoder weights of one checkpoint on one device.
+#[derive(Debug, Clone)]
+pub struct Whisper<B: Backend> {
+    pub config: WhisperConfig,
+    pub generation: GenerationConfig,
+    pub encoder: Encoder<B>,
+    pub decoder: Decoder<B>,
+    pub device: B::Device,
+}
+
+impl<B: Backend> Whisper<B> {
+    /// Builds the model from a checkpoint's tensors (Hugging Face names).
+    pub fn from_checkpoint(ckpt: LoadedCheckpoint, device: &B::Device) -> Result<Self> {
+        let LoadedCheckpoint { config, generation, tensors, .. } = ckpt;
+        Self::from_tensors(config, generation, tensors, device)
+    }
+
+    pub fn from_tensors(config: WhisperConfig, generation: GenerationConfig, mut tensors: TensorStore, device: &B::Device) -> Result<Self> {
+        if config.d_model % config.decoder_attention_heads != 0 || config.d_model % config.encoder_attention_heads != 0 {
+            return Err(WhisperError::Config("d_model is not a multiple of the attention heads".into()));
+        }
+        let encoder = Encoder::load(&mut tensors, &config, device)?;
+        let decoder = Decoder::load(&mut tensors, &config, device)?;
+        Ok(Self { config, generation, encoder, decoder, device: device.clone() })
+    }
+
+    /// Encodes a batch of log-mel windows given row-major `[n_mels][3000]` each.
+    pub fn encode(&self, windows: &[Vec<f32>]) -> Result<Tensor<B, 3>> {
+        let n_mels = self.config.num_mel_bins;
+        let frames = 2 * self.config.max_source_positions;
+        let mut data = Vec::with_capacity(windows.len() * n_mels * frames);
+        for w in windows {
+            if w.len() != n_mels * frames {
+                return Err(WhisperError::Decode(format!(
+                    "mel window has {} values, the model needs {n_mels} x {frames}",
+                    w.len()
+                )));
+            }
+            data.extend_from_slice(w);
+        }
+        let mel = Tensor::<B, 3>::from_data(TensorData::new(data, [windows.len(), n_mels, frames]), &self.device);
+        Ok(self.encoder.forward(mel))
+    }
+}
