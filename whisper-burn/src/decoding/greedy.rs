@@ -14,6 +14,12 @@ pub struct SequenceResult {
     pub no_speech_prob: f32,
     /// Decoder forward passes of the main model for this sequence (prefill included).
     pub main_passes: usize,
+    /// Tokens proposed by a draft model and how many of them the main model accepted
+    /// (zero for plain decoding).
+    pub drafted: usize,
+    pub accepted: usize,
+    /// Seconds spent in the draft model (speculative decoding only).
+    pub draft_s: f64,
 }
 
 impl SequenceResult {

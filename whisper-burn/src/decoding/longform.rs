@@ -42,6 +42,9 @@ pub struct Transcript {
     pub decode_s: f64,
     pub windows: usize,
     pub main_passes: usize,
+    pub drafted: usize,
+    pub accepted: usize,
+    pub draft_s: f64,
 }
 
 const FRAMES_PER_TIMESTAMP: usize = 2;
@@ -145,6 +148,9 @@ impl<B: Backend> Pipeline<B> {
             f.transcript.decode_s += decode_s;
             f.transcript.windows += 1;
             f.transcript.main_passes += results[slot].main_passes;
+            f.transcript.drafted += results[slot].drafted;
+            f.transcript.accepted += results[slot].accepted;
+            f.transcript.draft_s += results[slot].draft_s;
             self.advance(f, &results[slot], opts)?;
         }
         Ok(())
