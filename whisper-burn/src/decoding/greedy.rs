@@ -38,6 +38,9 @@ pub struct DecodeRequest<'a> {
     pub eot: u32,
     pub no_speech: Option<u32>,
     pub max_new_tokens: usize,
+    /// The log-mel windows behind `encoder_out` (`[n_mels][3000]` each), for drafts that
+    /// run an encoder of their own.
+    pub mel_windows: &'a [Vec<f32>],
 }
 
 /// Logits of one row at one position, copied to the host.

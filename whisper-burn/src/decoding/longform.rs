@@ -113,6 +113,7 @@ impl<B: Backend> Pipeline<B> {
         let t0 = Instant::now();
         let windows: Vec<Vec<f32>> = active.iter().map(|i| files[*i].mel.window(files[*i].seek_frames)).collect();
         let encoder_out = self.model.encode(&windows)?;
+        let windows = windows;
         B::sync(&self.model.device).map_err(|e| WhisperError::Decode(format!("device sync: {e:?}")))?;
         let encode_s = t0.elapsed().as_secs_f64() / active.len() as f64;
         self.fill_languages(files, active, encoder_out.clone())?;
@@ -139,6 +140,7 @@ impl<B: Backend> Pipeline<B> {
             eot: self.tokenizer.special.eot,
             no_speech: self.tokenizer.special.no_speech,
             max_new_tokens: opts.max_new_tokens,
+            mel_windows: &windows,
         };
         let results = decoder.decode(&self.model, encoder_out, &req)?;
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;

@@ -1,11 +1,13 @@
 //! The text decoder: token + learned position embeddings, pre-norm layers with causal
 //! self-attention over a KV cache and cross-attention over the encoder output.
 use super::kv_cache::{DecoderState, LayerCache};
-use super::layers::{attention, merge_heads, split_heads, to_tensor, transpose, AttentionProj, FeedForward, LayerNorm};
+use super::host_gemm::{HostMatrix, MAX_ROWS};
+use super::layers::{host_forward, is_cpu_backend, attention, merge_heads, split_heads, to_tensor, transpose, AttentionProj, FeedForward, LayerNorm};
 use crate::config::WhisperConfig;
 use crate::weights::TensorStore;
 use crate::{Result, WhisperError};
 use burn::prelude::*;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct DecoderLayer<B: Backend> {
@@ -32,11 +34,11 @@ impl<B: Backend> DecoderLayer<B> {
         let (d, h) = (c.d_model, c.decoder_attention_heads);
         Ok(Self {
             self_attn_layer_norm: LayerNorm::load(s, &format!("{p}.self_attn_layer_norm"), d, dev)?,
-            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), d, h, dev)?,
+            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), d, h, true, dev)?,
             encoder_attn_layer_norm: LayerNorm::load(s, &format!("{p}.encoder_attn_layer_norm"), d, dev)?,
-            encoder_attn: AttentionProj::load(s, &format!("{p}.encoder_attn"), d, h, dev)?,
+            encoder_attn: AttentionProj::load(s, &format!("{p}.encoder_attn"), d, h, true, dev)?,
             final_layer_norm: LayerNorm::load(s, &format!("{p}.final_layer_norm"), d, dev)?,
-            ffn: FeedForward::load(s, p, d, c.decoder_ffn_dim, dev)?,
+            ffn: FeedForward::load(s, p, d, c.decoder_ffn_dim, true, dev)?,
         })
     }
 
@@ -87,6 +89,8 @@ pub struct Decoder<B: Backend> {
     /// `embed_tokens` transposed (`[d_model, vocab]`) for the output projection.
     pub proj_out_t: Tensor<B, 2>,
     pub embed_positions: Tensor<B, 2>,
+    /// Host copy of the output projection (`[vocab, d_model]`) on CPU backends.
+    pub proj_out_host: Option<Arc<HostMatrix>>,
     pub layers: Vec<DecoderLayer<B>>,
     pub layer_norm: LayerNorm<B>,
     pub n_heads: usize,
@@ -100,7 +104,11 @@ impl<B: Backend> Decoder<B> {
             Some(p) if p.data != emb.data => s.take("proj_out.weight", &[c.vocab_size, c.d_model])?,
             _ => emb.clone(),
         };
+        let proj_out_host = is_cpu_backend::<B>().then(|| {
+            Arc::new(HostMatrix { d_in: c.d_model, d_out: c.vocab_size, weight: proj.data.clone(), bias: None })
+        });
         Ok(Self {
+            proj_out_host,
             proj_out_t: to_tensor(transpose(&proj), dev),
             embed_tokens: to_tensor(emb, dev),
             embed_positions: to_tensor(s.take("model.decoder.embed_positions.weight", &[c.max_target_positions, c.d_model])?, dev),
@@ -164,6 +172,9 @@ impl<B: Backend> Decoder<B> {
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d] = hidden.dims();
         let v = self.proj_out_t.dims()[1];
+        if let Some(h) = self.proj_out_host.as_ref().filter(|_| b * t <= MAX_ROWS) {
+            return host_forward(h, hidden.reshape([b * t, d])).reshape([b, t, v]);
+        }
         hidden.reshape([b * t, d]).matmul(self.proj_out_t.clone()).reshape([b, t, v])
     }
 

@@ -20,9 +20,9 @@ impl<B: Backend> EncoderLayer<B> {
     fn load(s: &mut TensorStore, p: &str, c: &WhisperConfig, dev: &B::Device) -> Result<Self> {
         Ok(Self {
             self_attn_layer_norm: LayerNorm::load(s, &format!("{p}.self_attn_layer_norm"), c.d_model, dev)?,
-            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), c.d_model, c.encoder_attention_heads, dev)?,
+            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), c.d_model, c.encoder_attention_heads, false, dev)?,
             final_layer_norm: LayerNorm::load(s, &format!("{p}.final_layer_norm"), c.d_model, dev)?,
-            ffn: FeedForward::load(s, p, c.d_model, c.encoder_ffn_dim, dev)?,
+            ffn: FeedForward::load(s, p, c.d_model, c.encoder_ffn_dim, false, dev)?,
         })
     }
 

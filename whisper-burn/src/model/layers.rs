@@ -1,6 +1,8 @@
 //! Building blocks: linear layers stored in the layout the backend multiplies fastest,
 //! layer norm, and multi-head attention over explicit key/value tensors.
+use super::host_gemm::{HostMatrix, MAX_ROWS};
 use crate::weights::{HostTensor, TensorStore};
+use std::sync::Arc;
 use crate::Result;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -11,29 +13,49 @@ pub fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) 
 }
 
 /// A linear layer `y = x W^T + b`, with `W^T` (`[in, out]`) materialized once at load.
+/// On CPU backends decoder layers also keep a host copy for few-row products.
 #[derive(Debug, Clone)]
 pub struct Linear<B: Backend> {
     pub weight_t: Tensor<B, 2>,
     pub bias: Option<Tensor<B, 1>>,
+    pub host: Option<Arc<HostMatrix>>,
+}
+
+/// True for the CPU backends, where host kernels beat the generic GEMM for few rows.
+pub fn is_cpu_backend<B: Backend>() -> bool {
+    let name = std::any::type_name::<B>();
+    name.contains("Flex") || name.contains("NdArray") || name.contains("Candle")
+}
+
+/// Few-row product on the host: `x` `[rows, in]` -> `[rows, out]`.
+pub fn host_forward<B: Backend>(h: &HostMatrix, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [m, _] = x.dims();
+    let device = x.device();
+    let xs = x.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+    Tensor::from_data(TensorData::new(h.forward(&xs, m), [m, h.d_out]), &device)
 }
 
 impl<B: Backend> Linear<B> {
     /// Loads `{prefix}.weight` (`[out, in]`) and, when `with_bias`, `{prefix}.bias`.
-    pub fn load(s: &mut TensorStore, prefix: &str, d_in: usize, d_out: usize, with_bias: bool, device: &B::Device) -> Result<Self> {
+    /// `host_copy`: keep `[out, in]` on the host for few-row products (decoder layers).
+    pub fn load(s: &mut TensorStore, prefix: &str, d_in: usize, d_out: usize, with_bias: bool, host_copy: bool, device: &B::Device) -> Result<Self> {
         let w = s.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
         let weight_t = to_tensor::<B, 2>(transpose(&w), device);
-        let bias = if with_bias {
-            Some(to_tensor::<B, 1>(s.take(&format!("{prefix}.bias"), &[d_out])?, device))
-        } else {
-            None
-        };
-        Ok(Self { weight_t, bias })
+        let bias_host = if with_bias { Some(s.take(&format!("{prefix}.bias"), &[d_out])?) } else { None };
+        let host = (host_copy && is_cpu_backend::<B>()).then(|| {
+            Arc::new(HostMatrix { d_in, d_out, weight: w.data, bias: bias_host.as_ref().map(|b| b.data.clone()) })
+        });
+        let bias = bias_host.map(|b| to_tensor::<B, 1>(b, device));
+        Ok(Self { weight_t, bias, host })
     }
 
     /// `x`: `[batch, time, in]` -> `[batch, time, out]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d_in] = x.dims();
         let d_out = self.weight_t.dims()[1];
+        if let Some(h) = self.host.as_ref().filter(|_| b * t <= MAX_ROWS) {
+            return host_forward(h, x.reshape([b * t, d_in])).reshape([b, t, d_out]);
+        }
         let y = x.reshape([b * t, d_in]).matmul(self.weight_t.clone());
         let y = match &self.bias {
             Some(bias) => y + bias.clone().unsqueeze::<2>(),
@@ -111,10 +133,10 @@ pub struct FeedForward<B: Backend> {
 }
 
 impl<B: Backend> FeedForward<B> {
-    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, ffn: usize, device: &B::Device) -> Result<Self> {
+    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, ffn: usize, host: bool, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            fc1: Linear::load(s, &format!("{prefix}.fc1"), d, ffn, true, device)?,
-            fc2: Linear::load(s, &format!("{prefix}.fc2"), ffn, d, true, device)?,
+            fc1: Linear::load(s, &format!("{prefix}.fc1"), d, ffn, true, host, device)?,
+            fc2: Linear::load(s, &format!("{prefix}.fc2"), ffn, d, true, host, device)?,
         })
     }
 
@@ -134,12 +156,12 @@ pub struct AttentionProj<B: Backend> {
 }
 
 impl<B: Backend> AttentionProj<B> {
-    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, n_heads: usize, device: &B::Device) -> Result<Self> {
+    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, n_heads: usize, host: bool, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            q_proj: Linear::load(s, &format!("{prefix}.q_proj"), d, d, true, device)?,
-            k_proj: Linear::load(s, &format!("{prefix}.k_proj"), d, d, false, device)?,
-            v_proj: Linear::load(s, &format!("{prefix}.v_proj"), d, d, true, device)?,
-            out_proj: Linear::load(s, &format!("{prefix}.out_proj"), d, d, true, device)?,
+            q_proj: Linear::load(s, &format!("{prefix}.q_proj"), d, d, true, host, device)?,
+            k_proj: Linear::load(s, &format!("{prefix}.k_proj"), d, d, false, host, device)?,
+            v_proj: Linear::load(s, &format!("{prefix}.v_proj"), d, d, true, host, device)?,
+            out_proj: Linear::load(s, &format!("{prefix}.out_proj"), d, d, true, host, device)?,
             n_heads,
         })
     }

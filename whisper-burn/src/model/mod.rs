@@ -1,6 +1,7 @@
 //! The Whisper model: weights only, shared read-only across sequences.
 pub mod decoder;
 pub mod encoder;
+pub mod host_gemm;
 pub mod kv_cache;
 pub mod layers;
 

@@ -6,7 +6,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
-use whisper_burn::{audio, DecodeOptions, GreedyDecoder, Pipeline, Task, Transcript};
+use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
+use whisper_burn::decoding::beam::BeamSearchDecoder;
+use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
 #[derive(Args, Debug, Clone)]
 pub struct TranscribeArgs {
@@ -32,6 +34,18 @@ pub struct TranscribeArgs {
     /// Emit timestamped segments.
     #[arg(long)]
     pub timestamps: bool,
+    /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
+    #[arg(long, default_value = "none")]
+    pub draft: String,
+    /// Fixed number of draft tokens per verification (default: adaptive).
+    #[arg(long, conflicts_with = "adaptive")]
+    pub draft_tokens: Option<usize>,
+    /// Adaptive draft length (the default).
+    #[arg(long)]
+    pub adaptive: bool,
+    /// Beam search with this many beams (plain decoding only; 1 = greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beam_size: usize,
     /// Inputs decoded together.
     #[arg(long, default_value_t = 1)]
     pub batch_size: usize,
@@ -62,8 +76,9 @@ impl BackendTask for TranscribeTask {
     type Output = ();
     fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
         let t0 = Instant::now();
-        let pipeline = Pipeline::<B>::load(&self.args.model, &device).with_context(|| format!("loading model {}", self.args.model))?;
-        eprintln!("loaded {} in {:.2} s", self.args.model, t0.elapsed().as_secs_f64());
+        let engine = Engine::<B>::load(&self.args.model, engine_config(&self.args)?, &device)
+            .with_context(|| format!("loading {} (draft {})", self.args.model, self.args.draft))?;
+        eprintln!("loaded {} (draft {}) in {:.2} s", self.args.model, self.args.draft, t0.elapsed().as_secs_f64());
         let opts = decode_options(&self.args);
         let bar = progress(self.inputs.len());
         for chunk in self.inputs.chunks(self.args.batch_size.max(1)) {
@@ -72,7 +87,12 @@ impl BackendTask for TranscribeTask {
                 .map(|i| audio::load_audio_file(&i.path).with_context(|| format!("decoding {}", i.path.display())))
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&[f32]> = audios.iter().map(|a| a.as_slice()).collect();
-            let transcripts = pipeline.transcribe_batch(&refs, &opts, &mut GreedyDecoder)?;
+            let transcripts = if self.args.beam_size > 1 {
+                let mut beam = BeamSearchDecoder { beam_size: self.args.beam_size, patience: 1.0, length_penalty: None };
+                engine.main.transcribe_batch(&refs, &opts, &mut beam)?
+            } else {
+                engine.transcribe_batch(&refs, &opts)?
+            };
             for (input, t) in chunk.iter().zip(&transcripts) {
                 bar.suspend(|| print_transcript(input, t, self.args.json));
                 bar.inc(1);
@@ -81,6 +101,19 @@ impl BackendTask for TranscribeTask {
         bar.finish_and_clear();
         Ok(())
     }
+}
+
+pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
+    let draft: DraftSpec = args.draft.parse()?;
+    if args.beam_size > 1 && draft != DraftSpec::None {
+        anyhow::bail!("--beam-size > 1 runs plain beam search; it cannot be combined with --draft");
+    }
+    let draft_length = match args.draft_tokens {
+        Some(k) if k >= 1 => DraftLength::Fixed(k),
+        Some(_) => anyhow::bail!("--draft-tokens must be at least 1"),
+        None => DraftLength::default(),
+    };
+    Ok(EngineConfig { draft, draft_length })
 }
 
 pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
@@ -115,6 +148,9 @@ fn print_transcript(input: &Input, t: &Transcript, json: bool) {
             "encode_s": t.encode_s,
             "decode_s": t.decode_s,
             "main_passes": t.main_passes,
+            "drafted": t.drafted,
+            "accepted": t.accepted,
+            "draft_s": t.draft_s,
             "segments": t.segments.iter().map(|s| serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text})).collect::<Vec<_>>(),
         });
         println!("{v}");

@@ -1,0 +1,120 @@
+//! The user-facing engine: a main model, an optional draft, and batched transcription.
+use crate::compat::check_compatible;
+use crate::error::{Result, SpecError};
+use crate::model_draft::ModelDraft;
+use crate::policy::DraftLength;
+use crate::proposer::Proposer;
+use crate::self_draft::{SelfDraft, WeightBits};
+use crate::speculative::SpeculativeDecoder;
+use burn::prelude::*;
+use std::str::FromStr;
+use std::sync::Arc;
+use whisper_burn::{DecodeOptions, GreedyDecoder, Pipeline, Transcript};
+
+/// Which draft proposes tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftSpec {
+    /// Plain greedy decoding, no draft.
+    None,
+    /// The main model's own decoder with 8-bit (or 4-bit) weights and a reduced vocabulary,
+    /// reading the main model's encoder output.
+    SelfQuantized { bits: u8, vocab: usize },
+    /// A separate smaller model with the same tokenizer (directory or hub id).
+    Model(String),
+}
+
+impl FromStr for DraftSpec {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "" | "none" => DraftSpec::None,
+            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab: crate::self_draft::DEFAULT_DRAFT_VOCAB },
+            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab: crate::self_draft::DEFAULT_DRAFT_VOCAB },
+            other if other.starts_with("self-") => return Err(SpecError::BadDraftSpec(other.into())),
+            other => DraftSpec::Model(other.into()),
+        })
+    }
+}
+
+impl std::fmt::Display for DraftSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DraftSpec::None => f.write_str("none"),
+            DraftSpec::SelfQuantized { bits, .. } => write!(f, "self-q{bits}"),
+            DraftSpec::Model(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub draft: DraftSpec,
+    pub draft_length: DraftLength,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { draft: DraftSpec::None, draft_length: DraftLength::default() }
+    }
+}
+
+enum LoadedDraft<B: Backend> {
+    None,
+    SelfQuantized(Arc<SelfDraft>),
+    Model(Arc<ModelDraft<B>>),
+}
+
+/// A main model plus its draft; shared read-only, each call owns its decoding state.
+pub struct Engine<B: Backend> {
+    pub main: Arc<Pipeline<B>>,
+    draft: LoadedDraft<B>,
+    pub config: EngineConfig,
+}
+
+impl<B: Backend> Engine<B> {
+    /// Loads the main model and the draft, refusing incompatible pairs.
+    pub fn load(main: &str, config: EngineConfig, device: &B::Device) -> Result<Self> {
+        let main = Arc::new(Pipeline::<B>::load(main, device)?);
+        Self::with_main(main, config, device)
+    }
+
+    pub fn with_main(main: Arc<Pipeline<B>>, config: EngineConfig, device: &B::Device) -> Result<Self> {
+        let draft = match &config.draft {
+            DraftSpec::None => LoadedDraft::None,
+            DraftSpec::SelfQuantized { bits, vocab } => {
+                LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(&main, WeightBits::from_bits(*bits)?, *vocab)?))
+            }
+            DraftSpec::Model(name) => {
+                let draft = Pipeline::<B>::load(name, device)?;
+                check_compatible(&main, &draft)?;
+                LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
+            }
+        };
+        Ok(Self { main, draft, config })
+    }
+
+    /// Transcribes a batch of 16 kHz mono inputs (windows of all inputs decoded together).
+    pub fn transcribe_batch(&self, audios: &[&[f32]], opts: &DecodeOptions) -> Result<Vec<Transcript>> {
+        let out = match &self.draft {
+            LoadedDraft::None => self.main.transcribe_batch(audios, opts, &mut GreedyDecoder)?,
+            LoadedDraft::SelfQuantized(d) => self.run_speculative(audios, opts, d.proposer())?,
+            LoadedDraft::Model(d) => self.run_speculative(audios, opts, d.proposer())?,
+        };
+        Ok(out)
+    }
+
+    pub fn transcribe(&self, audio: &[f32], opts: &DecodeOptions) -> Result<Transcript> {
+        Ok(self.transcribe_batch(&[audio], opts)?.remove(0))
+    }
+
+    fn run_speculative<P: Proposer<B>>(&self, audios: &[&[f32]], opts: &DecodeOptions, proposer: P) -> Result<Vec<Transcript>> {
+        let mut decoder = SpeculativeDecoder::new(proposer, self.config.draft_length.clone());
+        Ok(self.main.transcribe_batch(audios, opts, &mut decoder)?)
+    }
+
+    /// A short name of the draft (`none`, `self-q8`, a model path).
+    pub fn draft_name(&self) -> String {
+        self.config.draft.to_string()
+    }
+}

@@ -1,0 +1,158 @@
+//! Speculative decoding as a [`WindowDecoder`]: propose, verify, commit, roll back.
+//! Every row of the batch accepts its own number of tokens per step; finished rows
+//! leave the batch.
+use crate::policy::{DraftLength, LengthController};
+use crate::proposer::{ProposeRequest, Proposer};
+use crate::stats::SpecStats;
+use crate::verifier::{verify, Verdict, VerifyRow};
+use burn::prelude::*;
+use std::marker::PhantomData;
+use std::time::Instant;
+use whisper_burn::decoding::greedy::prefill;
+use whisper_burn::decoding::logit_filters::{argmax, log_prob};
+use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
+use whisper_burn::{Result as WResult, Whisper, WhisperError};
+
+/// A proposer plus a draft-length policy.
+pub struct SpeculativeDecoder<B: Backend, P: Proposer<B>> {
+    proposer: P,
+    policy: DraftLength,
+    /// Sum over every sequence decoded so far.
+    pub totals: SpecStats,
+    _b: PhantomData<B>,
+}
+
+struct Row {
+    result: SequenceResult,
+    ctrl: LengthController,
+    done: bool,
+}
+
+impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
+    pub fn new(proposer: P, policy: DraftLength) -> Self {
+        Self { proposer, policy, totals: SpecStats::default(), _b: PhantomData }
+    }
+
+    fn run(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> crate::Result<Vec<SequenceResult>> {
+        let (mut state, first_logits, no_speech) = prefill(model, encoder_out.clone(), req)?;
+        self.proposer.begin(model, &state, &encoder_out, req)?;
+        let mut rows: Vec<Row> = no_speech
+            .iter()
+            .map(|p| Row {
+                result: SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() },
+                ctrl: LengthController::new(&self.policy),
+                done: false,
+            })
+            .collect();
+        for (i, mut l) in first_logits.into_iter().enumerate() {
+            req.filters.apply(&mut l, &[]);
+            let t = argmax(&l);
+            commit(&mut rows[i], &[t], &[log_prob(&l, t)], req, model.config.max_target_positions, i);
+        }
+        let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
+        state.select_rows(&active);
+        while !active.is_empty() {
+            let (proposals, draft_s_per_row) = self.propose(&rows, &active, req, &state, model.config.max_target_positions)?;
+            let t = Instant::now();
+            let verify_rows: Vec<VerifyRow> = active
+                .iter()
+                .zip(&proposals)
+                .map(|(r, p)| VerifyRow {
+                    pending: *rows[*r].result.tokens.last().unwrap_or(&req.eot),
+                    proposals: p,
+                    generated: &rows[*r].result.tokens,
+                })
+                .collect();
+            let verdicts = verify(model, &mut state, &verify_rows, req.filters, req.eot)?;
+            let main_s = t.elapsed().as_secs_f64();
+            let mut keep = Vec::new();
+            for (slot, (r, v)) in active.iter().zip(&verdicts).enumerate() {
+                let row = &mut rows[*r];
+                row.result.draft_s += draft_s_per_row;
+                record(row, proposals[slot].len(), v, main_s / active.len() as f64, &mut self.totals);
+                commit(row, &v.tokens, &v.logprobs, req, model.config.max_target_positions, *r);
+                let fed_valid = state.len(slot) - (proposals.iter().map(|p| p.len() + 1).max().unwrap_or(1)) + 1 + v.accepted;
+                state.truncate(slot, fed_valid);
+                if !row.done {
+                    keep.push(slot);
+                }
+            }
+            if keep.len() != active.len() {
+                state.select_rows(&keep);
+                active = keep.iter().map(|s| active[*s]).collect();
+            }
+        }
+        Ok(rows.into_iter().map(|r| r.result).collect())
+    }
+
+    fn propose(&mut self, rows: &[Row], active: &[usize], req: &DecodeRequest, state: &whisper_burn::DecoderState<B>, max_pos: usize) -> crate::Result<(Vec<Vec<u32>>, f64)> {
+        let t = Instant::now();
+        let max_start = (0..active.len()).map(|s| state.len(s)).max().unwrap_or(0);
+        let room = max_pos.saturating_sub(max_start + 1);
+        let committed: Vec<Vec<u32>> = active
+            .iter()
+            .map(|r| req.prompts[*r].iter().chain(&rows[*r].result.tokens).copied().collect())
+            .collect();
+        let requests: Vec<ProposeRequest> = active
+            .iter()
+            .zip(&committed)
+            .map(|(r, c)| {
+                let row = &rows[*r];
+                let budget = req.max_new_tokens.saturating_sub(row.result.tokens.len());
+                ProposeRequest {
+                    row: *r,
+                    committed: c,
+                    prompt_len: req.prompts[*r].len(),
+                    max_tokens: row.ctrl.next_len().min(budget).min(room),
+                    min_confidence: row.ctrl.min_confidence(),
+                    eot: req.eot,
+                }
+            })
+            .collect();
+        let mut out = self.proposer.propose(&requests, req.filters)?;
+        for (p, q) in out.iter_mut().zip(&requests) {
+            p.truncate(q.max_tokens);
+        }
+        let per_row = t.elapsed().as_secs_f64() / active.len().max(1) as f64;
+        self.totals.draft_s += per_row * active.len() as f64;
+        Ok((out, per_row))
+    }
+}
+
+fn record(row: &mut Row, drafted: usize, v: &Verdict, main_s: f64, totals: &mut SpecStats) {
+    row.result.drafted += drafted;
+    row.result.accepted += v.accepted;
+    row.result.main_passes += 1;
+    row.ctrl.update(drafted, v.accepted);
+    totals.drafted += drafted;
+    totals.accepted += v.accepted;
+    totals.main_passes += 1;
+    totals.committed += v.tokens.len();
+    totals.main_s += main_s;
+}
+
+/// Appends the main model's tokens with greedy's exact stopping rules.
+fn commit(row: &mut Row, tokens: &[u32], logprobs: &[f32], req: &DecodeRequest, max_pos: usize, r: usize) {
+    for (t, lp) in tokens.iter().zip(logprobs) {
+        row.result.sum_logprob += lp;
+        if *t == req.eot {
+            row.done = true;
+            return;
+        }
+        row.result.tokens.push(*t);
+        let n = row.result.tokens.len();
+        if n >= req.max_new_tokens || req.prompts[r].len() + n >= max_pos {
+            row.done = true;
+            return;
+        }
+    }
+}
+
+impl<B: Backend, P: Proposer<B>> WindowDecoder<B> for SpeculativeDecoder<B, P> {
+    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> WResult<Vec<SequenceResult>> {
+        self.run(model, encoder_out, req).map_err(|e| match e {
+            crate::SpecError::Whisper(w) => w,
+            other => WhisperError::Decode(other.to_string()),
+        })
+    }
+}

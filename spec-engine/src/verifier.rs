@@ -1,0 +1,73 @@
+//! The main-model side: check a row's proposals in one forward pass and keep the longest
+//! agreeing prefix plus the main model's own next token.
+use crate::error::Result;
+use burn::prelude::*;
+use whisper_burn::decoding::greedy::host_rows;
+use whisper_burn::decoding::logit_filters::{argmax, log_prob};
+use whisper_burn::decoding::LogitFilters;
+use whisper_burn::{DecoderState, Whisper};
+
+/// What the main model decided for one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The main model's greedy tokens, position by position, up to and including the
+    /// first one that differs from the proposal (or the one after the last proposal).
+    pub tokens: Vec<u32>,
+    /// Log-probability of each of `tokens` under the filtered main logits.
+    pub logprobs: Vec<f32>,
+    /// How many proposals matched.
+    pub accepted: usize,
+}
+
+/// One row to verify: the token not yet fed to the main model, the proposals, and the
+/// tokens generated so far (for the logit rules).
+pub struct VerifyRow<'a> {
+    pub pending: u32,
+    pub proposals: &'a [u32],
+    pub generated: &'a [u32],
+}
+
+/// Feeds `[pending, proposals...]` of every row (padded to one length) through the main
+/// decoder, then judges each position with the same rules as greedy decoding.
+/// The state advances by the padded length; the caller rolls each row back.
+pub fn verify<B: Backend>(model: &Whisper<B>, state: &mut DecoderState<B>, rows: &[VerifyRow], filters: &LogitFilters, pad: u32) -> Result<Vec<Verdict>> {
+    let n_new = rows.iter().map(|r| r.proposals.len() + 1).max().unwrap_or(1);
+    let feeds: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|r| {
+            let mut f = Vec::with_capacity(n_new);
+            f.push(r.pending);
+            f.extend_from_slice(r.proposals);
+            f.resize(n_new, pad);
+            f
+        })
+        .collect();
+    let hidden = model.decoder.forward(&feeds, state)?;
+    let logits = host_rows(model.decoder.logits(hidden))?;
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| judge(&logits[i * n_new..(i + 1) * n_new], r, filters))
+        .collect())
+}
+
+/// Accepts proposals while the main model's greedy choice agrees.
+fn judge(logits: &[Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
+    let mut generated = row.generated.to_vec();
+    let mut v = Verdict { tokens: Vec::new(), logprobs: Vec::new(), accepted: 0 };
+    for (pos, l) in logits.iter().take(row.proposals.len() + 1).enumerate() {
+        let mut l = l.clone();
+        filters.apply(&mut l, &generated);
+        let token = argmax(&l);
+        v.tokens.push(token);
+        v.logprobs.push(log_prob(&l, token));
+        match row.proposals.get(pos) {
+            Some(p) if *p == token => {
+                v.accepted += 1;
+                generated.push(token);
+            }
+            _ => break,
+        }
+    }
+    v
+}
