@@ -1,0 +1,72 @@
+//! Speculative decoding on real weights is token for token the main model's greedy
+//! output: `base` with self-q8 and self-q4, `tiny.en` with self-q4, over eval_quick_40.
+//! Needs `bash weights/fetch.sh` (CI runs it first).
+use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use whisper_burn::backend::CpuBackend;
+use whisper_burn::{audio, DecodeOptions, Pipeline};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+
+fn quick40() -> Vec<(String, Vec<f32>)> {
+    let text = std::fs::read_to_string(format!("{SHARED}/data/librispeech/eval_quick_40.tsv")).expect("manifest");
+    let root = Path::new(SHARED).join("data/librispeech/LibriSpeech");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c[0].to_string(), audio::load_audio_file(&root.join(c[1])).expect("audio"))
+        })
+        .collect()
+}
+
+fn load(name: &str) -> Arc<Pipeline<CpuBackend>> {
+    let dir: PathBuf = [ROOT, "weights", "models", name].iter().collect();
+    assert!(dir.join("model.bin").is_file(), "{} missing: run `bash weights/fetch.sh`", dir.display());
+    Arc::new(Pipeline::load(dir.to_str().unwrap(), &Default::default()).expect("load"))
+}
+
+fn run(engine: &Engine<CpuBackend>, items: &[(String, Vec<f32>)], batch: usize) -> Vec<(Vec<u32>, usize, usize)> {
+    let opts = DecodeOptions { language: Some("en".into()), ..Default::default() };
+    let mut out = Vec::new();
+    for chunk in items.chunks(batch) {
+        let refs: Vec<&[f32]> = chunk.iter().map(|(_, a)| a.as_slice()).collect();
+        out.extend(engine.transcribe_batch(&refs, &opts).expect("transcribe").into_iter().map(|t| (t.tokens, t.drafted, t.accepted)));
+    }
+    out
+}
+
+fn check(model: &str, drafts: &[(&str, DraftLength, usize)]) {
+    let main = load(model);
+    let items = quick40();
+    let device = Default::default();
+    let greedy = Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine");
+    let want = run(&greedy, &items, 8);
+    for (draft, length, batch) in drafts {
+        let cfg = EngineConfig { draft: draft.parse::<DraftSpec>().expect("spec"), draft_length: length.clone() };
+        let engine = Engine::with_main(main.clone(), cfg, &device).expect("engine");
+        let got = run(&engine, &items, *batch);
+        let (drafted, accepted): (usize, usize) = got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
+        let identical = got.iter().zip(&want).filter(|(g, w)| g.0 == w.0).count();
+        for ((id, _), (g, w)) in items.iter().zip(got.iter().zip(&want)) {
+            if g.0 != w.0 {
+                eprintln!("{model} {draft} {id}: differs\n  greedy {:?}\n  spec   {:?}", w.0, g.0);
+            }
+        }
+        eprintln!("{model} {draft} {length:?} batch {batch}: {identical}/40 identical, acceptance {accepted}/{drafted}");
+        assert_eq!(identical, 40, "{model} with {draft}: speculative output differs from greedy");
+        assert!(drafted > 0 && accepted * 2 > drafted, "{model} {draft}: acceptance {accepted}/{drafted} is implausibly low");
+    }
+}
+
+#[test]
+fn base_self_drafts_equal_greedy_on_quick40() {
+    check("base", &[("self-q8", DraftLength::default(), 1), ("self-q4", DraftLength::Fixed(5), 8)]);
+}
+
+#[test]
+fn tiny_en_self_q4_equals_greedy_on_quick40() {
+    check("tiny.en", &[("self-q4", DraftLength::default(), 4)]);
+}
