@@ -15,11 +15,14 @@ struct Cli {
 enum Command {
     /// Transcribe audio files or a manifest.
     Transcribe(cmd::transcribe::TranscribeArgs),
+    /// Benchmark speculative decoding against greedy, or beam search sizes, on a data set.
+    Benchmark(cmd::benchmark::BenchmarkArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Transcribe(args) => cmd::transcribe::run(args),
+        Command::Benchmark(args) => cmd::benchmark::run(args),
     }
 }

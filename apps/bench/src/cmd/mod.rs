@@ -1,2 +1,3 @@
+pub mod benchmark;
 pub mod inputs;
 pub mod transcribe;
