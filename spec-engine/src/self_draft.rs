@@ -239,15 +239,16 @@ impl SelfDraft {
     fn cross_attention(&self, q: &[f32], kv: &CrossKv) -> Vec<f32> {
         let dh = self.d_model / self.n_heads;
         let scale = (dh as f32).powf(-0.5);
+        let simd = crate::quant::has_avx2();
         let heads: Vec<Vec<f32>> = (0..self.n_heads)
             .into_par_iter()
             .map(|h| {
                 let qh = &q[h * dh..(h + 1) * dh];
                 let (k, v) = (&kv.keys[h], &kv.values[h]);
-                let scores: Vec<f32> = (0..k.len()).map(|j| scale * k.dot(j, qh)).collect();
+                let scores: Vec<f32> = (0..k.len()).map(|j| scale * k.dot(j, qh, simd)).collect();
                 let p = softmax(&scores);
                 let mut o = vec![0f32; dh];
-                p.iter().enumerate().for_each(|(j, pj)| v.axpy(j, *pj, &mut o));
+                p.iter().enumerate().for_each(|(j, pj)| v.axpy(j, *pj, &mut o, simd));
                 o
             })
             .collect();

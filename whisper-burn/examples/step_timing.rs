@@ -13,10 +13,11 @@ fn main() {
     let enc = p.model.encode(&[window]).expect("encode");
     let _ = host_rows(p.model.decoder.logits(p.model.decoder.forward(&[vec![1]], &mut p.model.decoder.new_state(enc.clone())).unwrap()));
     println!("encode {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-    for n in [1usize, 2, 5, 9] {
+    let ns: Vec<usize> = std::env::var("STEP_NS").map(|v| v.split(',').map(|x| x.parse().unwrap()).collect()).unwrap_or(vec![1, 2, 5, 9]);
+    for n in ns {
         let mut st = p.model.decoder.new_state(enc.clone());
         p.model.decoder.forward(&[vec![50258, 50259, 50360, 50364]], &mut st).unwrap();
-        let reps = 10;
+        let reps: usize = std::env::var("STEP_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
         let (mut fwd, mut lg) = (0.0, 0.0);
         for _ in 0..reps {
             st.truncate(0, 4);

@@ -105,7 +105,7 @@ impl<B: Backend> Decoder<B> {
             _ => emb.clone(),
         };
         let proj_out_host = is_cpu_backend::<B>().then(|| {
-            Arc::new(HostMatrix { d_in: c.d_model, d_out: c.vocab_size, weight: proj.data.clone(), bias: None })
+            Arc::new(HostMatrix::new(&proj.data, c.vocab_size, c.d_model, None))
         });
         Ok(Self {
             proj_out_host,

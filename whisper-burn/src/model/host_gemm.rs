@@ -1,170 +1,150 @@
 //! Matrix products with few rows (decoder steps, verification of a few drafted tokens)
-//! on CPU backends. The backend's general GEMM costs about 4x one row for 5 rows; this
-//! kernel reads each weight row once and reuses it for every input row, so k rows cost
-//! close to one. Each output value is the same dot product whatever the number of rows,
-//! so a sequence gets bit-identical logits alone, in a batch, or verifying drafts.
+//! on CPU backends. The backend's general GEMM repacks the weights on every call, so 5
+//! rows cost about 4x one row; here the weights are packed once at load into panels of
+//! 32 outputs (`[k][32]` each) and a register-blocked kernel streams each panel once per
+//! group of 4 rows, so k rows cost close to one. Each output is the same sequence of
+//! fused multiply-adds whatever the number of rows, so a sequence gets bit-identical
+//! logits alone, in a batch, or while verifying drafted tokens.
 use rayon::prelude::*;
 
 /// Largest number of rows sent to this kernel.
 pub const MAX_ROWS: usize = 128;
-const OUT_PER_TASK: usize = 32;
+const PANEL: usize = 32;
+const PANELS_PER_TASK: usize = 4;
+const ROW_BLOCK: usize = 4;
 
-/// A weight matrix `[out, in]` kept on the host, with an optional bias.
+/// A weight matrix kept on the host in panels, with an optional bias.
 #[derive(Debug, Clone)]
 pub struct HostMatrix {
     pub d_in: usize,
     pub d_out: usize,
-    pub weight: Vec<f32>,
+    /// `n_panels` blocks of `[d_in][PANEL]`, zero-padded past `d_out`.
+    panels: Vec<f32>,
     pub bias: Option<Vec<f32>>,
 }
 
 impl HostMatrix {
+    /// Packs a row-major `[d_out, d_in]` weight.
+    pub fn new(weight: &[f32], d_out: usize, d_in: usize, bias: Option<Vec<f32>>) -> Self {
+        let n_panels = d_out.div_ceil(PANEL);
+        let mut panels = vec![0f32; n_panels * d_in * PANEL];
+        for o in 0..d_out {
+            let (p, lane) = (o / PANEL, o % PANEL);
+            let base = p * d_in * PANEL;
+            for c in 0..d_in {
+                panels[base + c * PANEL + lane] = weight[o * d_in + c];
+            }
+        }
+        Self { d_in, d_out, panels, bias }
+    }
+
     /// `x` (`[m, d_in]`, row-major) -> `[m, d_out]`.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let (k, n) = (self.d_in, self.d_out);
-        let mut tmp = vec![0f32; n * m];
-        tmp.par_chunks_mut(OUT_PER_TASK * m).enumerate().for_each(|(block, chunk)| {
-            let first = block * OUT_PER_TASK;
-            let rows = chunk.len() / m;
-            dot_block(x, m, k, &self.weight[first * k..(first + rows) * k], chunk);
-        });
-        let mut out = vec![0f32; m * n];
-        for j in 0..n {
-            let b = self.bias.as_ref().map(|b| b[j]).unwrap_or(0.0);
-            for i in 0..m {
-                out[i * n + j] = tmp[j * m + i] + b;
+        let k = self.d_in;
+        let n_panels = self.d_out.div_ceil(PANEL);
+        let mut tmp = vec![0f32; n_panels * m * PANEL];
+        let simd = has_avx2();
+        tmp.par_chunks_mut(PANELS_PER_TASK * m * PANEL).enumerate().for_each(|(task, chunk)| {
+            for (i, out) in chunk.chunks_mut(m * PANEL).enumerate() {
+                let p = task * PANELS_PER_TASK + i;
+                let panel = &self.panels[p * k * PANEL..(p + 1) * k * PANEL];
+                panel_product(x, m, k, panel, out, simd);
             }
+        });
+        let n = self.d_out;
+        let mut out = vec![0f32; m * n];
+        for p in 0..n_panels {
+            let width = PANEL.min(n - p * PANEL);
+            for r in 0..m {
+                let src = &tmp[(p * m + r) * PANEL..(p * m + r) * PANEL + width];
+                out[r * n + p * PANEL..r * n + p * PANEL + width].copy_from_slice(src);
+            }
+        }
+        if let Some(b) = &self.bias {
+            out.chunks_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
         }
         out
     }
 }
 
-/// `out[j * m + i] = dot(x_i, w_j)` for the weight rows in `w`.
-fn dot_block(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features this function is compiled for.
-            unsafe { dot_block_avx2(x, m, k, w, out) };
-            return;
-        }
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
-    dot_block_generic(x, m, k, w, out)
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `out[r][0..32] = x_r . panel` for every row `r`, in groups of 4 rows.
+fn panel_product(x: &[f32], m: usize, k: usize, panel: &[f32], out: &mut [f32], simd: bool) {
+    let mut r = 0;
+    while r < m {
+        let rows = ROW_BLOCK.min(m - r);
+        let xs = &x[r * k..(r + rows) * k];
+        let o = &mut out[r * PANEL..(r + rows) * PANEL];
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: `simd` is only true when AVX2 and FMA are available.
+            unsafe {
+                match rows {
+                    4 => kernel_avx2::<4>(xs, k, panel, o),
+                    3 => kernel_avx2::<3>(xs, k, panel, o),
+                    2 => kernel_avx2::<2>(xs, k, panel, o),
+                    _ => kernel_avx2::<1>(xs, k, panel, o),
+                }
+            }
+            r += rows;
+            continue;
+        }
+        let _ = simd;
+        kernel_portable(xs, rows, k, panel, o);
+        r += rows;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_block_avx2(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
-    for (j, row) in w.chunks_exact(k).enumerate() {
-        let mut i = 0;
-        while i + 4 <= m {
-            let d = dot4_avx2(&x[i * k..(i + 4) * k], k, row);
-            out[j * m + i..j * m + i + 4].copy_from_slice(&d);
-            i += 4;
-        }
-        while i < m {
-            out[j * m + i] = dot_avx2(&x[i * k..(i + 1) * k], row);
-            i += 1;
-        }
-    }
-}
-
-/// Four dot products of consecutive `x` rows with one weight row, sharing its loads.
-/// Same summation order as [`dot_avx2`], so results do not depend on the row count.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot4_avx2(x: &[f32], k: usize, w: &[f32]) -> [f32; 4] {
+unsafe fn kernel_avx2<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &mut [f32]) {
     use std::arch::x86_64::*;
-    let pw = w.as_ptr();
+    let mut acc = [[_mm256_setzero_ps(); 4]; M];
+    let pw = panel.as_ptr();
     let px = x.as_ptr();
-    let mut acc = [[_mm256_setzero_ps(); 4]; 4];
-    let mut i = 0;
-    while i + 32 <= k {
-        for l in 0..4 {
-            let wv = _mm256_loadu_ps(pw.add(i + 8 * l));
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                acc_r[l] = _mm256_fmadd_ps(_mm256_loadu_ps(px.add(r * k + i + 8 * l)), wv, acc_r[l]);
+    for c in 0..k {
+        let w = [
+            _mm256_loadu_ps(pw.add(c * PANEL)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 8)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 16)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 24)),
+        ];
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let xb = _mm256_set1_ps(*px.add(r * k + c));
+            for l in 0..4 {
+                acc_r[l] = _mm256_fmadd_ps(xb, w[l], acc_r[l]);
             }
         }
-        i += 32;
     }
-    if i < k {
-        let mut out = [0f32; 4];
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = dot_avx2(&x[r * k..(r + 1) * k], w);
-        }
-        return out;
-    }
-    let mut out = [0f32; 4];
     for (r, acc_r) in acc.iter().enumerate() {
-        let sum = _mm256_add_ps(_mm256_add_ps(acc_r[0], acc_r[1]), _mm256_add_ps(acc_r[2], acc_r[3]));
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
-        out[r] = lanes.iter().sum::<f32>();
-    }
-    out
-}
-
-/// AVX2/FMA dot product: four 8-lane accumulators, then the scalar tail.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        for (l, a_l) in acc.iter_mut().enumerate() {
-            let o = i + 8 * l;
-            *a_l = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pb.add(o)), *a_l);
-        }
-        i += 32;
-    }
-    while i + 8 <= n {
-        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
-        i += 8;
-    }
-    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    let mut lanes = [0f32; 8];
-    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
-    let mut s = lanes.iter().sum::<f32>();
-    while i < n {
-        s = a[i].mul_add(b[i], s);
-        i += 1;
-    }
-    s
-}
-
-#[inline(always)]
-fn dot_block_generic(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
-    for (j, row) in w.chunks_exact(k).enumerate() {
-        for i in 0..m {
-            out[j * m + i] = dot(&x[i * k..(i + 1) * k], row);
+        for (l, a) in acc_r.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(r * PANEL + 8 * l), *a);
         }
     }
 }
 
-/// Dot product with 16 independent accumulators (vectorizes; fixed summation order).
-#[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..16 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+/// Same arithmetic as the AVX2 kernel (one fused multiply-add per input, in order).
+fn kernel_portable(x: &[f32], rows: usize, k: usize, panel: &[f32], out: &mut [f32]) {
+    for r in 0..rows {
+        let mut acc = [0f32; PANEL];
+        for c in 0..k {
+            let xv = x[r * k + c];
+            for (a, w) in acc.iter_mut().zip(&panel[c * PANEL..(c + 1) * PANEL]) {
+                *a = xv.mul_add(*w, *a);
+            }
         }
+        out[r * PANEL..(r + 1) * PANEL].copy_from_slice(&acc);
     }
-    let mut s = 0f32;
-    for (x, y) in ar.iter().zip(br) {
-        s = x.mul_add(*y, s);
-    }
-    let mut half = [0f32; 8];
-    for l in 0..8 {
-        half[l] = acc[l] + acc[l + 8];
-    }
-    half.iter().sum::<f32>() + s
 }
 
 #[cfg(test)]
@@ -175,16 +155,29 @@ mod tests {
     fn matches_naive_product_and_is_row_count_invariant() {
         let (k, n) = (70, 45);
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
-        let x: Vec<f32> = (0..5 * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
-        let m = HostMatrix { d_in: k, d_out: n, weight: w.clone(), bias: Some((0..n).map(|j| j as f32).collect()) };
-        let y5 = m.forward(&x, 5);
-        for i in 0..5 {
+        let x: Vec<f32> = (0..7 * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+        let m = HostMatrix::new(&w, n, k, Some((0..n).map(|j| j as f32).collect()));
+        let y7 = m.forward(&x, 7);
+        for i in 0..7 {
             let y1 = m.forward(&x[i * k..(i + 1) * k], 1);
-            assert_eq!(&y5[i * n..(i + 1) * n], &y1[..], "row {i} differs alone vs batched");
+            assert_eq!(&y7[i * n..(i + 1) * n], &y1[..], "row {i} differs alone vs batched");
             for j in 0..n {
                 let naive: f32 = (0..k).map(|c| x[i * k + c] * w[j * k + c]).sum::<f32>() + j as f32;
                 assert!((naive - y1[j]).abs() < 1e-3, "{naive} vs {}", y1[j]);
             }
         }
+    }
+
+    #[test]
+    fn portable_and_simd_kernels_agree_bitwise() {
+        let (k, n) = (64, 40);
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+        let x: Vec<f32> = (0..3 * k).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+        let m = HostMatrix::new(&w, n, k, None);
+        let panel = &m.panels[..k * PANEL];
+        let (mut a, mut b) = (vec![0f32; 3 * PANEL], vec![0f32; 3 * PANEL]);
+        panel_product(&x, 3, k, panel, &mut a, has_avx2());
+        panel_product(&x, 3, k, panel, &mut b, false);
+        assert_eq!(a, b);
     }
 }
