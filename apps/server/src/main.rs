@@ -1,1 +1,35 @@
-fn main() {}
+//! `whisper-server --port 8000 --main <model> [--draft self-q8] [--device cpu|wgpu|cuda] ...`
+use anyhow::Result;
+use clap::Parser;
+use whisper_server::device::{dispatch, BackendTask};
+use whisper_server::ServerConfig;
+
+/// REST server for exact Whisper transcription with batching and speculative decoding.
+#[derive(Debug, Parser)]
+#[command(name = "whisper-server", version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerConfig,
+}
+
+struct Serve(ServerConfig);
+
+impl BackendTask for Serve {
+    type Output = ();
+    fn run<B: burn::prelude::Backend>(self, device: B::Device) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("whisper-server-io").build()?;
+        runtime.block_on(whisper_server::serve::<B>(self.0, device))
+    }
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    cli.server.validate()?;
+    dispatch(cli.server.device, Serve(cli.server))
+}

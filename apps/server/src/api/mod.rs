@@ -1,0 +1,304 @@
+//! HTTP routes: handlers validate, decode the audio off the runtime and enqueue; the
+//! batcher and the inference thread do the rest.
+pub mod middleware;
+pub mod multipart;
+pub mod responses;
+
+use crate::batcher::{Job, JobOutput};
+use crate::errors::{ApiError, ErrorCode};
+use crate::formats::{self, ResponseFormat};
+use crate::state::AppState;
+use crate::worker::{ModelInfo, ModelStatus};
+use multipart::{ParsedForm, UploadForm, UploadedFile};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{OpenApi, Tags};
+use responses::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use whisper_burn::{DecodeOptions, Task};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Transcription with timing and speculative-decoding statistics
+    Transcription,
+    /// OpenAI-compatible audio API
+    OpenAi,
+    /// Health and metrics
+    Operations,
+}
+
+/// The API; its OpenAPI document is generated from these operations.
+pub struct Api {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi]
+impl Api {
+    /// Transcribe an audio file
+    ///
+    /// Multipart field `file` holds the audio (`curl -F file=@audio.wav host:8000/transcribe`).
+    /// Returns the text, timed segments, language, duration, timings and speculative
+    /// decoding statistics.
+    #[oai(path = "/transcribe", method = "post", operation_id = "transcribe", tag = "ApiTags::Transcription")]
+    async fn transcribe(&self, form: UploadForm<TranscribeForm>) -> Result<Json<TranscribeResponse>, ApiError> {
+        let t0 = Instant::now();
+        let mut form = form.form?;
+        let model = self.state.ready_model()?;
+        check_model(&self.state, &form)?;
+        check_temperature(&form)?;
+        let task = match form.get("task").map(str::trim) {
+            None | Some("") | Some("transcribe") => Task::Transcribe,
+            Some("translate") => Task::Translate,
+            Some(other) => {
+                return Err(ApiError::invalid_parameter("task", format!("unknown task `{other}`: use `transcribe` or `translate`")))
+            }
+        };
+        let timestamps = match form.get("timestamps") {
+            None => true,
+            Some(v) => parse_bool(v).ok_or_else(|| ApiError::invalid_parameter("timestamps", format!("`{v}` is not a boolean")))?,
+        };
+        let opts = DecodeOptions {
+            language: language_option(&model, form.get("language"), task)?,
+            task,
+            timestamps,
+            initial_prompt: prompt_option(form.get("prompt")),
+            ..Default::default()
+        };
+        let file = form.take_file()?;
+        let (out, decode_s) = run_job(&self.state, file, opts).await?;
+        drop(form);
+        Ok(Json(TranscribeResponse::new(&out, &model, decode_s, t0.elapsed().as_secs_f64())))
+    }
+
+    /// Create a transcription (OpenAI-compatible)
+    ///
+    /// Same form as OpenAI's `POST /v1/audio/transcriptions`; an OpenAI client pointed at this
+    /// server works unchanged.
+    #[oai(path = "/v1/audio/transcriptions", method = "post", operation_id = "createTranscription", tag = "ApiTags::OpenAi")]
+    async fn openai_transcriptions(&self, form: UploadForm<OpenAiTranscriptionForm>) -> Result<OpenAiOutput, ApiError> {
+        self.openai(form.form?, Task::Transcribe).await
+    }
+
+    /// Create a translation to English (OpenAI-compatible)
+    ///
+    /// Same form as OpenAI's `POST /v1/audio/translations`; needs a multilingual model.
+    #[oai(path = "/v1/audio/translations", method = "post", operation_id = "createTranslation", tag = "ApiTags::OpenAi")]
+    async fn openai_translations(&self, form: UploadForm<OpenAiTranslationForm>) -> Result<OpenAiOutput, ApiError> {
+        self.openai(form.form?, Task::Translate).await
+    }
+
+    /// List the served model (OpenAI-compatible)
+    #[oai(path = "/v1/models", method = "get", operation_id = "listModels", tag = "ApiTags::OpenAi")]
+    async fn models(&self) -> Json<ModelList> {
+        let id = self.state.config.model_id();
+        let card = |id: String| ModelCard { id, object: "model".into(), created: 0, owned_by: "whisper-server".into() };
+        Json(ModelList { object: "list".into(), data: vec![card(id), card("whisper-1".into())] })
+    }
+
+    /// Health: 200 once the model is loaded, 503 while loading, after a failed load, or
+    /// when shutting down
+    #[oai(path = "/health", method = "get", operation_id = "health", tag = "ApiTags::Operations")]
+    async fn health(&self) -> HealthResponse {
+        let s = &self.state;
+        let mut h = Health {
+            status: String::new(),
+            model: None,
+            main: s.config.main.clone(),
+            draft: None,
+            device: s.config.device.to_string(),
+            multilingual: None,
+            error: None,
+            queue_depth: s.queue.len() as u64,
+            in_flight: s.metrics.in_flight.load(Ordering::Relaxed),
+            version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let status = s.status.borrow().clone();
+        let ok = match status {
+            ModelStatus::Loading => {
+                h.status = "loading".into();
+                false
+            }
+            ModelStatus::Failed(e) => {
+                h.status = "failed".into();
+                h.error = Some(e);
+                false
+            }
+            ModelStatus::Ready(info) => {
+                h.model = Some(info.id.clone());
+                h.draft = Some(info.draft.clone());
+                h.multilingual = Some(info.multilingual);
+                h.status = "ok".into();
+                true
+            }
+        };
+        if s.is_shutting_down() {
+            h.status = "shutting_down".into();
+            return HealthResponse::Unavailable(Json(h));
+        }
+        if ok {
+            HealthResponse::Ok(Json(h))
+        } else {
+            HealthResponse::Unavailable(Json(h))
+        }
+    }
+
+    /// Prometheus metrics (text exposition format)
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Operations")]
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.state.metrics.render())
+    }
+}
+
+impl Api {
+    async fn openai(&self, mut form: ParsedForm, task: Task) -> Result<OpenAiOutput, ApiError> {
+        let model = self.state.ready_model()?;
+        check_model(&self.state, &form)?;
+        check_temperature(&form)?;
+        let format_field = form.get("response_format").unwrap_or("");
+        let format = ResponseFormat::parse(format_field).ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "response_format",
+                format!("unknown response_format `{format_field}`: use one of {}", ResponseFormat::NAMES.join(", ")),
+            )
+        })?;
+        for g in form.get_all("timestamp_granularities[]").chain(form.get_all("timestamp_granularities")) {
+            match g.trim() {
+                "segment" => {}
+                "word" => {
+                    return Err(ApiError::invalid_parameter(
+                        "timestamp_granularities[]",
+                        "word timestamps are not supported; use `segment`",
+                    ))
+                }
+                other => {
+                    return Err(ApiError::invalid_parameter(
+                        "timestamp_granularities[]",
+                        format!("unknown timestamp granularity `{other}`: use `segment`"),
+                    ))
+                }
+            }
+        }
+        if let Some(v) = form.get("stream") {
+            if parse_bool(v) == Some(true) {
+                return Err(ApiError::invalid_parameter("stream", "streaming responses are not supported"));
+            }
+        }
+        let language = match task {
+            Task::Transcribe => language_option(&model, form.get("language"), task)?,
+            Task::Translate => {
+                language_option(&model, None, task)?;
+                None
+            }
+        };
+        let opts = DecodeOptions {
+            language,
+            task,
+            timestamps: format.needs_timestamps(),
+            initial_prompt: prompt_option(form.get("prompt")),
+            ..Default::default()
+        };
+        let file = form.take_file()?;
+        let (out, _) = run_job(&self.state, file, opts).await?;
+        drop(form);
+        Ok(OpenAiOutput::new(format, &out, task))
+    }
+}
+
+/// Decodes the upload off the runtime, checks its length, enqueues it and waits for the
+/// transcript. Returns the output and the audio decoding seconds.
+async fn run_job(state: &Arc<AppState>, file: UploadedFile, opts: DecodeOptions) -> Result<(JobOutput, f64), ApiError> {
+    let t0 = Instant::now();
+    let audio = {
+        let _slot = state
+            .decode_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"))?;
+        state.metrics.decoding.fetch_add(1, Ordering::Relaxed);
+        let ext = file.extension();
+        let bytes = file.bytes;
+        let decoded = tokio::task::spawn_blocking(move || whisper_burn::audio::decode_audio_bytes(bytes, ext.as_deref())).await;
+        state.metrics.decoding.fetch_sub(1, Ordering::Relaxed);
+        match decoded {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return Err(ApiError::from_audio(&e)),
+            Err(e) => return Err(ApiError::new(ErrorCode::InvalidAudio, format!("decoding the audio failed: {e}")).with_param("file")),
+        }
+    };
+    let decode_s = t0.elapsed().as_secs_f64();
+    let duration_s = whisper_burn::audio::duration_s(&audio);
+    if duration_s > state.config.max_audio_s {
+        return Err(ApiError::new(
+            ErrorCode::AudioTooLong,
+            format!("the audio is {duration_s:.1} s long; this server accepts at most {:.1} s", state.config.max_audio_s),
+        )
+        .with_param("file"));
+    }
+    let (job, reply) = Job::new(audio, opts);
+    state.queue.push(job).map_err(|(_, e)| e)?;
+    // Dropping this future (client gone) drops `reply`, which takes the job out of the queue.
+    let out = reply.await.map_err(|_| ApiError::inference_failed("the inference thread stopped before answering"))??;
+    Ok((out, decode_s))
+}
+
+fn check_model(state: &AppState, form: &ParsedForm) -> Result<(), ApiError> {
+    match form.get("model") {
+        Some(m) if !state.config.accepts_model(m) => Err(ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!("the model `{m}` does not exist on this server; it serves `{}` (also accepted: `whisper-1`)", state.config.model_id()),
+        )
+        .with_param("model")),
+        _ => Ok(()),
+    }
+}
+
+fn check_temperature(form: &ParsedForm) -> Result<(), ApiError> {
+    let Some(raw) = form.get("temperature") else { return Ok(()) };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let t: f64 = raw.parse().map_err(|_| ApiError::invalid_parameter("temperature", format!("`{raw}` is not a number")))?;
+    if t != 0.0 {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedTemperature,
+            format!("temperature {raw} is not supported: this server only serves greedy decoding (temperature 0), which it runs exactly"),
+        )
+        .with_param("temperature"));
+    }
+    Ok(())
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn prompt_option(p: Option<&str>) -> Option<String> {
+    p.map(str::trim).filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+/// The language to force, checked against the model; `None` detects it.
+fn language_option(model: &ModelInfo, requested: Option<&str>, task: Task) -> Result<Option<String>, ApiError> {
+    if task == Task::Translate && !model.multilingual {
+        return Err(ApiError::invalid_parameter(
+            "task",
+            format!("the model `{}` is English-only and cannot translate; serve a multilingual model", model.id),
+        ));
+    }
+    let requested = requested.map(str::trim).filter(|l| !l.is_empty() && *l != "auto");
+    let Some(l) = requested else {
+        return Ok(if model.multilingual { None } else { Some("en".into()) });
+    };
+    let code = formats::language_code(l)
+        .ok_or_else(|| ApiError::invalid_parameter("language", format!("unknown language `{l}`: use an ISO-639-1 code such as `en`")))?;
+    if !model.multilingual && code != "en" {
+        return Err(ApiError::invalid_parameter("language", format!("the model `{}` is English-only; language `{code}` is not available", model.id)));
+    }
+    Ok(Some(code.to_string()))
+}

@@ -1,0 +1,143 @@
+//! Server settings: command-line flags (clap) with defaults usable from tests.
+use crate::device::DeviceKind;
+use anyhow::{bail, Result};
+use clap::Args;
+use std::time::Duration;
+
+/// Everything the server needs to know, all of it settable from the command line.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Main model: a local directory (Hugging Face or CTranslate2 layout) or a hub id.
+    #[arg(long, default_value = "weights/models/base")]
+    pub main: String,
+    /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
+    #[arg(long, default_value = "none")]
+    pub draft: String,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Name clients may use in the `model` field (besides `whisper-1`, the `--main` value and
+    /// its last path component).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Most requests decoded together in one batch.
+    #[arg(long, default_value_t = 8)]
+    pub max_batch: usize,
+    /// Longest time the oldest queued request waits for a batch to fill.
+    #[arg(long, default_value_t = 10)]
+    pub max_wait_ms: u64,
+    /// Most requests waiting for inference; more are refused with 429 `overloaded`.
+    #[arg(long, default_value_t = 64)]
+    pub queue_capacity: usize,
+    /// Most seconds of audio waiting for inference (bounds the queue's memory).
+    #[arg(long, default_value_t = 4.0 * 3600.0)]
+    pub max_queued_audio_s: f64,
+    /// Largest upload in megabytes (10^6 bytes); enforced while the body is read.
+    #[arg(long, default_value_t = 25.0)]
+    pub max_upload_mb: f64,
+    /// Longest audio accepted, in seconds (after decoding).
+    #[arg(long, default_value_t = 1800.0)]
+    pub max_audio_s: f64,
+    /// Most audio files decoded at once (each on a blocking thread).
+    #[arg(long, default_value_t = default_decode_concurrency())]
+    pub decode_concurrency: usize,
+    /// Value of the `Retry-After` header on 429/503 answers, in seconds.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after_s: u64,
+    /// On SIGTERM / ctrl-c, how long to wait for in-flight requests before exiting.
+    #[arg(long, default_value_t = 300)]
+    pub shutdown_timeout_s: u64,
+    /// Skip the short warm-up inference after loading.
+    #[arg(long)]
+    pub no_warmup: bool,
+}
+
+fn default_decode_concurrency() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4)
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            main: "weights/models/base".into(),
+            draft: "none".into(),
+            device: DeviceKind::Cpu,
+            served_model_name: None,
+            max_batch: 8,
+            max_wait_ms: 10,
+            queue_capacity: 64,
+            max_queued_audio_s: 4.0 * 3600.0,
+            max_upload_mb: 25.0,
+            max_audio_s: 1800.0,
+            decode_concurrency: default_decode_concurrency(),
+            retry_after_s: 1,
+            shutdown_timeout_s: 300,
+            no_warmup: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_batch == 0 {
+            bail!("--max-batch must be at least 1");
+        }
+        if self.queue_capacity == 0 {
+            bail!("--queue-capacity must be at least 1");
+        }
+        if self.decode_concurrency == 0 {
+            bail!("--decode-concurrency must be at least 1");
+        }
+        if !(self.max_upload_mb > 0.0 && self.max_upload_mb.is_finite()) {
+            bail!("--max-upload-mb must be a positive number");
+        }
+        if !(self.max_audio_s > 0.0 && self.max_audio_s.is_finite()) {
+            bail!("--max-audio-s must be a positive number");
+        }
+        if self.max_queued_audio_s.is_nan() || self.max_queued_audio_s <= 0.0 {
+            bail!("--max-queued-audio-s must be a positive number");
+        }
+        self.draft.parse::<spec_engine::DraftSpec>().map_err(|e| anyhow::anyhow!("--draft: {e}"))?;
+        Ok(())
+    }
+
+    pub fn max_upload_bytes(&self) -> usize {
+        (self.max_upload_mb * 1e6) as usize
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+
+    /// Most transcription requests admitted at once (reading, decoding, queued or running);
+    /// bounds the memory held by uploads.
+    pub fn max_in_flight(&self) -> usize {
+        self.queue_capacity + self.max_batch + self.decode_concurrency
+    }
+
+    /// The model id reported to clients: `--served-model-name`, else the last component of
+    /// `--main`.
+    pub fn model_id(&self) -> String {
+        if let Some(n) = &self.served_model_name {
+            return n.clone();
+        }
+        let trimmed = self.main.trim_end_matches('/');
+        trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+    }
+
+    /// Whether a request's `model` field names the served model (empty and `whisper-1`
+    /// included).
+    pub fn accepts_model(&self, requested: &str) -> bool {
+        let r = requested.trim();
+        r.is_empty() || r == "whisper-1" || r == self.main || r == self.main.trim_end_matches('/') || r == self.model_id()
+    }
+}

@@ -1,0 +1,82 @@
+//! State shared by the handlers.
+use crate::batcher::JobQueue;
+use crate::config::ServerConfig;
+use crate::errors::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::worker::{ModelInfo, ModelStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+pub struct AppState {
+    pub config: ServerConfig,
+    pub queue: Arc<JobQueue>,
+    pub metrics: Arc<Metrics>,
+    pub status: watch::Receiver<ModelStatus>,
+    /// Transcription requests admitted at once (bounds upload memory).
+    pub admission: Arc<Semaphore>,
+    /// Audio decodes running at once.
+    pub decode_slots: Arc<Semaphore>,
+    shutting_down: AtomicBool,
+}
+
+/// Held by an admitted request until it is answered.
+pub struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig, queue: Arc<JobQueue>, metrics: Arc<Metrics>, status: watch::Receiver<ModelStatus>) -> Self {
+        Self {
+            admission: Arc::new(Semaphore::new(config.max_in_flight())),
+            decode_slots: Arc::new(Semaphore::new(config.decode_concurrency)),
+            config,
+            queue,
+            metrics,
+            status,
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The loaded model, or why requests cannot be served now.
+    pub fn ready_model(&self) -> Result<Arc<ModelInfo>, ApiError> {
+        if self.is_shutting_down() {
+            return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down").with_retry_after(self.config.retry_after_s));
+        }
+        match &*self.status.borrow() {
+            ModelStatus::Ready(info) => Ok(info.clone()),
+            ModelStatus::Loading => Err(ApiError::new(ErrorCode::ModelLoading, "the model is still loading; retry shortly")
+                .with_retry_after(self.config.retry_after_s.max(5))),
+            ModelStatus::Failed(msg) => Err(ApiError::new(ErrorCode::InferenceFailed, format!("the model failed to load: {msg}"))),
+        }
+    }
+
+    /// Admits one more transcription request, or refuses with 429 `overloaded`.
+    pub fn admit(&self) -> Result<InFlight, ApiError> {
+        match self.admission.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                Ok(InFlight { _permit: permit, metrics: self.metrics.clone() })
+            }
+            Err(_) => Err(ApiError::overloaded(
+                format!("too many requests in flight ({}); retry later", self.config.max_in_flight()),
+                self.config.retry_after_s,
+            )),
+        }
+    }
+}
