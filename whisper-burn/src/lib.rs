@@ -14,6 +14,7 @@ pub mod error;
 pub mod mel;
 pub mod model;
 pub mod pipeline;
+pub mod testing;
 pub mod tokenizer;
 pub mod weights;
 
