@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 pub const Q4_GROUP: usize = 32;
 const ROWS_PER_TASK: usize = 64;
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 20;
 
 /// A quantized `[rows, cols]` matrix (`y = W x`).
 #[derive(Debug, Clone)]
@@ -31,8 +32,9 @@ impl QuantMatrix {
             let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
             let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
             scales[r] = scale;
+            let inv = 1.0 / scale;
             for (q, v) in data[r * cols..(r + 1) * cols].iter_mut().zip(row) {
-                *q = (v / scale).round().clamp(-127.0, 127.0) as i8;
+                *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
             }
         }
         QuantMatrix::Q8 { rows, cols, data, scales }
@@ -81,12 +83,18 @@ impl QuantMatrix {
     /// `out = W x`, parallel over blocks of rows.
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
         let simd = has_avx2();
-        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(block, chunk)| {
+        let block = |(block, chunk): (usize, &mut [f32])| {
             for (i, o) in chunk.iter_mut().enumerate() {
                 let r = block * ROWS_PER_TASK + i;
                 *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) };
             }
-        });
+        };
+        // Small matrices cost less than handing work to another thread.
+        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
+            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        } else {
+            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        }
     }
 
     #[inline]

@@ -310,13 +310,29 @@ impl<B: Backend> Proposer<B> for SelfProposer {
             .map(|_| RowState { cross: Vec::new(), self_k: vec![Vec::new(); n_layers], self_v: vec![Vec::new(); n_layers], cached: Vec::new() })
             .collect();
         for layer in &main_state.layers {
-            let [_, h, t, dh] = layer.cross_k.dims();
+            let [_, t, d] = layer.cross_k.dims();
+            let h = self.draft.n_heads;
+            let dh = d / h;
             let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
-            for (r, row) in rows.iter_mut().enumerate() {
-                let per_head = |all: &[f32]| -> Vec<QuantRows> {
-                    (0..h).map(|hh| QuantRows::quantize(&all[(r * h + hh) * t * dh..(r * h + hh + 1) * t * dh], dh)).collect()
-                };
-                row.cross.push(CrossKv { keys: per_head(&k), values: per_head(&v) });
+            // One int8 block per (row, head), gathered from `[row][frame][head * dh]`.
+            let quantize = |all: &[f32]| -> Vec<QuantRows> {
+                (0..all.len() / (t * d))
+                    .flat_map(|r| (0..h).map(move |hh| (r, hh)))
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|(r, hh)| {
+                        let mut head = Vec::with_capacity(t * dh);
+                        for f in 0..t {
+                            let at = (r * t + f) * d + hh * dh;
+                            head.extend_from_slice(&all[at..at + dh]);
+                        }
+                        QuantRows::quantize(&head, dh)
+                    })
+                    .collect()
+            };
+            let (mut keys, mut values) = (quantize(&k).into_iter(), quantize(&v).into_iter());
+            for row in rows.iter_mut() {
+                row.cross.push(CrossKv { keys: keys.by_ref().take(h).collect(), values: values.by_ref().take(h).collect() });
             }
         }
         self.rows = rows;

@@ -34,8 +34,13 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
     }
 
     fn run(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> crate::Result<Vec<SequenceResult>> {
+        let t0 = Instant::now();
         let (mut state, first_logits, no_speech) = prefill(model, encoder_out.clone(), req)?;
+        let t1 = Instant::now();
         self.proposer.begin(model, &state, &encoder_out, req)?;
+        if std::env::var("SPEC_DEBUG").is_ok() {
+            eprintln!("prefill {:.1} ms, draft begin {:.1} ms", (t1 - t0).as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3);
+        }
         let mut rows: Vec<Row> = no_speech
             .iter()
             .map(|p| Row {
@@ -50,7 +55,9 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
             commit(&mut rows[i], &[t], &[log_prob(&l, t)], req, model.config.max_target_positions, i);
         }
         let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
-        state.select_rows(&active);
+        if active.len() != rows.len() {
+            state.select_rows(&active);
+        }
         while !active.is_empty() {
             let (proposals, draft_s_per_row) = self.propose(&rows, &active, req, &state, model.config.max_target_positions)?;
             let t = Instant::now();
@@ -81,6 +88,9 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 state.select_rows(&keep);
                 active = keep.iter().map(|s| active[*s]).collect();
             }
+        }
+        if std::env::var("SPEC_DEBUG").is_ok() {
+            eprintln!("spec totals: {:?}; run {:.1} ms", self.totals, t0.elapsed().as_secs_f64() * 1e3);
         }
         Ok(rows.into_iter().map(|r| r.result).collect())
     }

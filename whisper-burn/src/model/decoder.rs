@@ -48,7 +48,8 @@ impl<B: Backend> DecoderLayer<B> {
         let h = self.encoder_attn_layer_norm.forward(x.clone());
         let a = &self.encoder_attn;
         let q = split_heads(a.q_proj.forward(h), a.n_heads);
-        let ctx = attention(q, cache.cross_k.clone(), cache.cross_v.clone(), None);
+        let (k, v) = (split_heads(cache.cross_k.clone(), a.n_heads), split_heads(cache.cross_v.clone(), a.n_heads));
+        let ctx = attention(q, k, v, None);
         let x = x + a.out_proj.forward(merge_heads(ctx));
         let h = self.final_layer_norm.forward(x.clone());
         x + self.ffn.forward(h)
@@ -124,9 +125,9 @@ impl<B: Backend> Decoder<B> {
     /// A fresh state for a batch of encoder outputs (`[batch, frames, d_model]`):
     /// cross-attention keys/values computed once, an empty self-attention cache.
     pub fn new_state(&self, encoder_out: Tensor<B, 3>) -> DecoderState<B> {
-        let [b, _, d] = encoder_out.dims();
+        let [b, _, _] = encoder_out.dims();
         let device = encoder_out.device();
-        let dh = d / self.n_heads;
+        let dh = self.embed_tokens.dims()[1] / self.n_heads;
         let layers = self
             .layers
             .iter()
@@ -135,8 +136,8 @@ impl<B: Backend> Decoder<B> {
                 LayerCache {
                     self_k: Tensor::zeros([b, self.n_heads, self.max_positions, dh], &device),
                     self_v: Tensor::zeros([b, self.n_heads, self.max_positions, dh], &device),
-                    cross_k: split_heads(a.k_proj.forward(encoder_out.clone()), self.n_heads),
-                    cross_v: split_heads(a.v_proj.forward(encoder_out.clone()), self.n_heads),
+                    cross_k: a.k_proj.forward(encoder_out.clone()),
+                    cross_v: a.v_proj.forward(encoder_out.clone()),
                 }
             })
             .collect();

@@ -11,9 +11,9 @@ pub struct LayerCache<B: Backend> {
     /// `[batch, heads, capacity, head_dim]`
     pub self_k: Tensor<B, 4>,
     pub self_v: Tensor<B, 4>,
-    /// `[batch, heads, audio_frames, head_dim]`
-    pub cross_k: Tensor<B, 4>,
-    pub cross_v: Tensor<B, 4>,
+    /// `[batch, audio_frames, d_model]` (heads split on use, a view).
+    pub cross_k: Tensor<B, 3>,
+    pub cross_v: Tensor<B, 3>,
 }
 
 /// The decoding state of a batch of sequences.
