@@ -28,11 +28,12 @@ pub enum ErrorCode {
     InvalidRequest,
     NotFound,
     MethodNotAllowed,
+    ClientClosed,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::MissingFile,
         ErrorCode::InvalidAudio,
         ErrorCode::UnsupportedAudio,
@@ -49,6 +50,7 @@ impl ErrorCode {
         ErrorCode::InvalidRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::ClientClosed,
         ErrorCode::Internal,
     ];
 
@@ -70,6 +72,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ClientClosed => "client_closed",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -87,6 +90,8 @@ impl ErrorCode {
             ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            // nginx's "client closed request"; never seen by the client.
+            ErrorCode::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             ErrorCode::ModelLoading | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InferenceFailed | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod batcher;
 pub mod config;
+pub mod connections;
 pub mod device;
 pub mod errors;
 pub mod formats;

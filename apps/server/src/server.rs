@@ -2,12 +2,12 @@
 use crate::api::{middleware, Api};
 use crate::batcher::{run_batcher, JobQueue};
 use crate::config::ServerConfig;
+use crate::connections::{Connections, TrackingAcceptor};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::worker::{self, ModelStatus};
 use anyhow::{anyhow, Context, Result};
 use burn::prelude::Backend;
-use poem::listener::TcpAcceptor;
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -107,7 +107,8 @@ pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Resul
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let connections = Arc::new(Connections::default());
+    let acceptor = TrackingAcceptor::new(listener, connections.clone())?;
 
     let metrics = Arc::new(Metrics::new(config.queue_capacity, config.max_batch));
     let queue = Arc::new(JobQueue::new(config.queue_capacity, config.max_queued_audio_s, config.retry_after_s, metrics.clone()));
@@ -116,7 +117,7 @@ pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Resul
     let worker = worker::spawn::<B>(&config, device, batch_rx, status_tx, metrics.clone()).context("starting the inference thread")?;
     let batcher = tokio::spawn(run_batcher(queue.clone(), batch_tx, Arc::new(Semaphore::new(1)), config.max_batch, config.max_wait()));
 
-    let state = Arc::new(AppState::new(config.clone(), queue.clone(), metrics, status_rx));
+    let state = Arc::new(AppState::new(config.clone(), queue.clone(), metrics, status_rx, connections));
     let app = app(state.clone());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let timeout = Duration::from_secs(config.shutdown_timeout_s);

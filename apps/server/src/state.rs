@@ -1,6 +1,7 @@
 //! State shared by the handlers.
 use crate::batcher::JobQueue;
 use crate::config::ServerConfig;
+use crate::connections::Connections;
 use crate::errors::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::worker::{ModelInfo, ModelStatus};
@@ -17,6 +18,8 @@ pub struct AppState {
     pub admission: Arc<Semaphore>,
     /// Audio decodes running at once.
     pub decode_slots: Arc<Semaphore>,
+    /// Open connections, to notice clients that leave.
+    pub connections: Arc<Connections>,
     shutting_down: AtomicBool,
 }
 
@@ -33,7 +36,13 @@ impl Drop for InFlight {
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig, queue: Arc<JobQueue>, metrics: Arc<Metrics>, status: watch::Receiver<ModelStatus>) -> Self {
+    pub fn new(
+        config: ServerConfig,
+        queue: Arc<JobQueue>,
+        metrics: Arc<Metrics>,
+        status: watch::Receiver<ModelStatus>,
+        connections: Arc<Connections>,
+    ) -> Self {
         Self {
             admission: Arc::new(Semaphore::new(config.max_in_flight())),
             decode_slots: Arc::new(Semaphore::new(config.decode_concurrency)),
@@ -41,6 +50,7 @@ impl AppState {
             queue,
             metrics,
             status,
+            connections,
             shutting_down: AtomicBool::new(false),
         }
     }

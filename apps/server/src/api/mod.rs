@@ -66,7 +66,7 @@ impl Api {
             ..Default::default()
         };
         let file = form.take_file()?;
-        let (out, decode_s) = run_job(&self.state, file, opts).await?;
+        let (out, decode_s) = run_job(&self.state, file, opts, form.peer).await?;
         drop(form);
         Ok(Json(TranscribeResponse::new(&out, &model, decode_s, t0.elapsed().as_secs_f64())))
     }
@@ -199,7 +199,7 @@ impl Api {
             ..Default::default()
         };
         let file = form.take_file()?;
-        let (out, _) = run_job(&self.state, file, opts).await?;
+        let (out, _) = run_job(&self.state, file, opts, form.peer).await?;
         drop(form);
         Ok(OpenAiOutput::new(format, &out, task))
     }
@@ -207,7 +207,12 @@ impl Api {
 
 /// Decodes the upload off the runtime, checks its length, enqueues it and waits for the
 /// transcript. Returns the output and the audio decoding seconds.
-async fn run_job(state: &Arc<AppState>, file: UploadedFile, opts: DecodeOptions) -> Result<(JobOutput, f64), ApiError> {
+async fn run_job(
+    state: &Arc<AppState>,
+    file: UploadedFile,
+    opts: DecodeOptions,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(JobOutput, f64), ApiError> {
     let t0 = Instant::now();
     let audio = {
         let _slot = state
@@ -238,8 +243,14 @@ async fn run_job(state: &Arc<AppState>, file: UploadedFile, opts: DecodeOptions)
     }
     let (job, reply) = Job::new(audio, opts);
     state.queue.push(job).map_err(|(_, e)| e)?;
-    // Dropping this future (client gone) drops `reply`, which takes the job out of the queue.
-    let out = reply.await.map_err(|_| ApiError::inference_failed("the inference thread stopped before answering"))??;
+    // A client that leaves drops `reply` (here, or when poem drops this future), which takes
+    // the job out of the queue before inference.
+    let out = tokio::select! {
+        r = reply => r.map_err(|_| ApiError::inference_failed("the inference thread stopped before answering"))??,
+        _ = state.connections.closed(peer) => {
+            return Err(ApiError::new(ErrorCode::ClientClosed, "the client closed the connection before the answer"));
+        }
+    };
     Ok((out, decode_s))
 }
 

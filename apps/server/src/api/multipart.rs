@@ -55,6 +55,8 @@ pub struct ParsedForm {
     pub fields: Vec<(String, String)>,
     /// Names of file parts other than `file` (ignored).
     pub other_files: Vec<String>,
+    /// The client's address (to notice it leaving).
+    pub peer: Option<std::net::SocketAddr>,
     pub in_flight: InFlight,
 }
 
@@ -215,7 +217,8 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
     let (file, fields, other_files) = tokio::time::timeout(READ_TIMEOUT, read)
         .await
         .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "reading the upload took too long"))??;
-    Ok(ParsedForm { file, fields, other_files, in_flight })
+    let peer = request.remote_addr().as_socket_addr().copied();
+    Ok(ParsedForm { file, fields, other_files, peer, in_flight })
 }
 
 /// Reads at most `limit` bytes; `Ok(None)` when there is more, after reading and discarding
