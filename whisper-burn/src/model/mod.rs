@@ -2,6 +2,7 @@
 pub mod decoder;
 pub mod encoder;
 pub mod host_gemm;
+pub mod host_softmax;
 pub mod kv_cache;
 pub mod layers;
 
