@@ -10,7 +10,7 @@ const PARALLEL_MIN_WEIGHTS: usize = 1 << 20;
 /// A quantized `[rows, cols]` matrix (`y = W x`).
 #[derive(Debug, Clone)]
 pub enum QuantMatrix {
-    Q8 { rows: usize, cols: usize, data: Vec<i8>, scales: Vec<f32> },
+    Q8 { rows: usize, cols: usize, data: Vec<i8>, scales: Vec<f32>, row_sums: Vec<i32> },
     Q4 { rows: usize, cols: usize, data: Vec<u8>, scales: Vec<f32> },
 }
 
@@ -37,7 +37,8 @@ impl QuantMatrix {
                 *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
             }
         }
-        QuantMatrix::Q8 { rows, cols, data, scales }
+        let row_sums = data.chunks(cols.max(1)).map(|r| r.iter().map(|v| *v as i32).sum()).collect();
+        QuantMatrix::Q8 { rows, cols, data, scales, row_sums }
     }
 
     fn quantize_q4(w: &[f32], rows: usize, cols: usize) -> Self {
@@ -82,6 +83,9 @@ impl QuantMatrix {
 
     /// `out = W x`, parallel over blocks of rows.
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        if has_vnni() && self.cols() % 64 == 0 {
+            return self.matvec_vnni(x, out);
+        }
         let simd = has_avx2();
         let block = |(block, chunk): (usize, &mut [f32])| {
             for (i, o) in chunk.iter_mut().enumerate() {
@@ -95,6 +99,42 @@ impl QuantMatrix {
         } else {
             out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
         }
+    }
+
+    /// Integer dot products (AVX-512 VNNI) against `x` quantized to 8 bits on the fly.
+    fn matvec_vnni(&self, x: &[f32], out: &mut [f32]) {
+        let qx = QuantVec::new(x);
+        let block = |(block, chunk): (usize, &mut [f32])| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                // SAFETY: only reached when `has_vnni()` is true.
+                *o = unsafe { self.row_dot_vnni(block * ROWS_PER_TASK + i, &qx) };
+            }
+        };
+        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
+            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        } else {
+            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn row_dot_vnni(&self, r: usize, qx: &QuantVec) -> f32 {
+        match self {
+            QuantMatrix::Q8 { cols, data, scales, row_sums, .. } => {
+                let dot = vnni::dot_u8_i8(&qx.biased, &data[r * cols..(r + 1) * cols]);
+                (dot - 128 * row_sums[r]) as f32 * qx.scale * scales[r]
+            }
+            QuantMatrix::Q4 { cols, data, scales, .. } => {
+                let groups = cols / Q4_GROUP;
+                vnni::dot_q4_i8(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], &qx.signed, &qx.group_sums) * qx.scale
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn row_dot_vnni(&self, r: usize, qx: &QuantVec) -> f32 {
+        let _ = qx;
+        0.0 * r as f32
     }
 
     #[inline]
@@ -177,6 +217,87 @@ fn dot_q4(bytes: &[u8], x: &[f32]) -> f32 {
         acc[j] += ((b & 15) as i32 - 8) as f32 * x[j] + ((b >> 4) as i32 - 8) as f32 * x[j + half];
     }
     acc.iter().sum()
+}
+
+/// True when the AVX-512 VNNI integer kernels can run.
+pub fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// An activation vector quantized to 8 bits for integer dot products.
+pub struct QuantVec {
+    /// `round(x / scale)` as i8.
+    pub signed: Vec<i8>,
+    /// The same plus 128, as u8 (VNNI multiplies unsigned by signed bytes).
+    pub biased: Vec<u8>,
+    /// Sum of `signed` over each group of 32 (for the int4 offset of 8).
+    pub group_sums: Vec<i32>,
+    pub scale: f32,
+}
+
+impl QuantVec {
+    pub fn new(x: &[f32]) -> Self {
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+        let inv = 1.0 / scale;
+        let signed: Vec<i8> = x.iter().map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8).collect();
+        let biased = signed.iter().map(|v| (*v as i16 + 128) as u8).collect();
+        let group_sums = signed.chunks(Q4_GROUP).map(|g| g.iter().map(|v| *v as i32).sum()).collect();
+        Self { signed, biased, group_sums, scale }
+    }
+}
+
+/// AVX-512 VNNI kernels: 64 (or 32) byte products per instruction.
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::Q4_GROUP;
+    use std::arch::x86_64::*;
+
+    /// `sum(a[i] * b[i])` for unsigned `a`, signed `b`; length a multiple of 64.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn dot_u8_i8(a: &[u8], b: &[i8]) -> i32 {
+        let mut acc = _mm512_setzero_si512();
+        let mut i = 0;
+        while i + 64 <= a.len().min(b.len()) {
+            let va = _mm512_loadu_si512(a.as_ptr().add(i) as *const _);
+            let vb = _mm512_loadu_si512(b.as_ptr().add(i) as *const _);
+            acc = _mm512_dpbusd_epi32(acc, va, vb);
+            i += 64;
+        }
+        _mm512_reduce_add_epi32(acc)
+    }
+
+    /// One row of packed int4 weights (stored as q + 8, byte j of a group = elements j
+    /// and j + 16) against int8 activations: `sum_g scale_g * (dot(w+8, x) - 8 sum(x_g))`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q4_i8(bytes: &[u8], scales: &[f32], x: &[i8], group_sums: &[i32]) -> f32 {
+        let mask = _mm_set1_epi8(0x0f);
+        let mut acc = _mm256_setzero_ps();
+        let mut offset = 0f32;
+        for (g, scale) in scales.iter().enumerate() {
+            let b = _mm_loadu_si128(bytes.as_ptr().add(g * Q4_GROUP / 2) as *const __m128i);
+            let lo = _mm_and_si128(b, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+            let w = _mm256_set_m128i(hi, lo);
+            let xv = _mm256_loadu_si256(x.as_ptr().add(g * Q4_GROUP) as *const __m256i);
+            let dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(*scale), acc);
+            offset += scale * (8 * group_sums[g]) as f32;
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        lanes.iter().sum::<f32>() - offset
+    }
 }
 
 /// True when the AVX2/FMA kernels can run.
@@ -356,6 +477,27 @@ mod tests {
             let max_err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             let max_val = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             assert!(max_err < tol * max_val, "bits {bits}: err {max_err} vs {max_val}");
+        }
+    }
+
+    #[test]
+    fn vnni_kernels_track_the_float_kernels() {
+        if !has_vnni() {
+            eprintln!("no AVX-512 VNNI here: skipped");
+            return;
+        }
+        let (rows, cols) = (70, 128);
+        let w = matrix(rows, cols);
+        let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
+        for bits in [8u8, 4] {
+            let q = QuantMatrix::quantize(&w, rows, cols, bits);
+            let mut got = vec![0.0; rows];
+            q.matvec(&x, &mut got);
+            let float: Vec<f32> = (0..rows).map(|r| q.row_dot(r, &x)).collect();
+            let max = float.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in got.iter().zip(&float) {
+                assert!((a - b).abs() < 0.02 * max, "bits {bits}: vnni {a} vs float {b}");
+            }
         }
     }
 
