@@ -12,19 +12,23 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Open connections by peer address.
+/// Each entry carries the id of its connection, so that a closing connection never removes
+/// a newer one from the same peer address.
 #[derive(Debug, Default)]
 pub struct Connections {
-    sockets: Mutex<HashMap<SocketAddr, std::net::TcpStream>>,
+    sockets: Mutex<HashMap<SocketAddr, (u64, std::net::TcpStream)>>,
+    next_id: AtomicU64,
 }
 
 impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, std::net::TcpStream>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, (u64, std::net::TcpStream)>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -37,18 +41,25 @@ impl Connections {
     }
 
     #[cfg(unix)]
-    fn register(&self, peer: SocketAddr, stream: &TcpStream) {
+    fn register(&self, peer: SocketAddr, stream: &TcpStream) -> u64 {
         use std::os::fd::AsFd;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(fd) = stream.as_fd().try_clone_to_owned() {
-            self.lock().insert(peer, std::net::TcpStream::from(fd));
+            self.lock().insert(peer, (id, std::net::TcpStream::from(fd)));
         }
+        id
     }
 
     #[cfg(not(unix))]
-    fn register(&self, _peer: SocketAddr, _stream: &TcpStream) {}
+    fn register(&self, _peer: SocketAddr, _stream: &TcpStream) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
 
-    fn unregister(&self, peer: &SocketAddr) {
-        self.lock().remove(peer);
+    fn unregister(&self, peer: &SocketAddr, id: u64) {
+        let mut map = self.lock();
+        if map.get(peer).is_some_and(|(i, _)| *i == id) {
+            map.remove(peer);
+        }
     }
 
     /// Resolves once the client at `peer` has closed its connection (end of stream or
@@ -56,7 +67,7 @@ impl Connections {
     /// more bytes, e.g. a pipelined request).
     pub async fn closed(&self, peer: Option<SocketAddr>) {
         let watch = peer.and_then(|p| {
-            let dup = self.lock().get(&p)?.try_clone().ok()?;
+            let dup = self.lock().get(&p)?.1.try_clone().ok()?;
             dup.set_nonblocking(true).ok()?;
             TcpStream::from_std(dup).ok()
         });
@@ -93,8 +104,8 @@ impl Acceptor for TrackingAcceptor {
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
         let (stream, peer) = self.listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        self.connections.register(peer, &stream);
-        let io = TrackedStream { inner: stream, peer, connections: self.connections.clone() };
+        let id = self.connections.register(peer, &stream);
+        let io = TrackedStream { inner: stream, peer, id, connections: self.connections.clone() };
         Ok((io, self.local.clone(), RemoteAddr(peer.into()), poem::http::uri::Scheme::HTTP))
     }
 }
@@ -103,12 +114,13 @@ impl Acceptor for TrackingAcceptor {
 pub struct TrackedStream {
     inner: TcpStream,
     peer: SocketAddr,
+    id: u64,
     connections: Arc<Connections>,
 }
 
 impl Drop for TrackedStream {
     fn drop(&mut self) {
-        self.connections.unregister(&self.peer);
+        self.connections.unregister(&self.peer, self.id);
     }
 }
 

@@ -32,6 +32,7 @@ pub fn error_response(err: poem::Error) -> Response {
 pub async fn observe<E: Endpoint>(ep: Arc<E>, metrics: Arc<Metrics>, req: Request) -> poem::Result<Response> {
     let start = Instant::now();
     let endpoint = endpoint_label(req.uri().path());
+    let method = req.method().clone();
     let mut resp = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => error_response(e),
@@ -50,7 +51,18 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, metrics: Arc<Metrics>, req: Reques
         let message = if body.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { body };
         resp = ApiError::new(code, message).as_response();
     }
-    Ok(finish(resp, &metrics, endpoint, start))
+    let resp = finish(resp, &metrics, endpoint, start);
+    let status = resp.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if matches!(endpoint, "/transcribe" | "/v1/audio/transcriptions" | "/v1/audio/translations") || status >= 500 {
+        match resp.data::<ErrorMark>() {
+            Some(m) => tracing::info!("{method} {endpoint} {status} {} {ms:.0} ms", m.0),
+            None => tracing::info!("{method} {endpoint} {status} {ms:.0} ms"),
+        }
+    } else {
+        tracing::debug!("{method} {endpoint} {status} {ms:.0} ms");
+    }
+    Ok(resp)
 }
 
 fn finish(resp: Response, metrics: &Metrics, endpoint: &'static str, start: Instant) -> Response {

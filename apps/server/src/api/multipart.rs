@@ -129,25 +129,26 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> Result<ParsedForm, ApiError> {
-    state.ready_model()?;
-    let in_flight = state.admit()?;
     let limit = state.config.max_upload_bytes();
-    let is_multipart = request
-        .content_type()
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("multipart/form-data"))
-        .unwrap_or(false);
-    if !is_multipart {
-        return Err(ApiError::missing_file(format!(
-            "expected a multipart/form-data body with the audio in field `file` (got content type `{}`)",
-            request.content_type().unwrap_or("none")
-        )));
-    }
     // Reading continues past the limit only to drain the rest of an oversize file.
     let cap = limit.saturating_mul(2).saturating_add(FORM_OVERHEAD_BYTES);
     let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large(limit));
     }
+    let in_flight = match admit(state, request) {
+        Ok(f) => f,
+        Err(e) => {
+            // Refused before reading: read and drop the body (bounded) so that the client,
+            // still sending, gets the answer rather than a broken pipe.
+            if !request.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+                if let Ok(raw) = body.take() {
+                    discard(raw, cap).await;
+                }
+            }
+            return Err(e);
+        }
+    };
     let raw = body.take().map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let tripped = Arc::new(AtomicBool::new(false));
     let capped = CappedReader { inner: Box::pin(raw.into_async_read()), remaining: cap, tripped: tripped.clone() };
@@ -219,6 +220,41 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
         .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "reading the upload took too long"))??;
     let peer = request.remote_addr().as_socket_addr().copied();
     Ok(ParsedForm { file, fields, other_files, peer, in_flight })
+}
+
+/// The checks made before reading the body: model ready, room for one more request,
+/// a multipart body.
+fn admit(state: &AppState, request: &Request) -> Result<InFlight, ApiError> {
+    state.ready_model()?;
+    let in_flight = state.admit()?;
+    let is_multipart = request
+        .content_type()
+        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("multipart/form-data"))
+        .unwrap_or(false);
+    if !is_multipart {
+        return Err(ApiError::missing_file(format!(
+            "expected a multipart/form-data body with the audio in field `file` (got content type `{}`)",
+            request.content_type().unwrap_or("none")
+        )));
+    }
+    Ok(in_flight)
+}
+
+/// Reads and drops at most `cap` bytes of a body, for at most [`DRAIN_TIMEOUT`].
+async fn discard(body: Body, cap: usize) {
+    let reader = body.into_async_read();
+    tokio::pin!(reader);
+    let mut chunk = vec![0u8; 16 << 10];
+    let mut total = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while total <= cap {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads at most `limit` bytes; `Ok(None)` when there is more, after reading and discarding
