@@ -43,7 +43,7 @@ impl HostMatrix {
         let k = self.d_in;
         let n_panels = self.d_out.div_ceil(PANEL);
         let mut tmp = vec![0f32; n_panels * m * PANEL];
-        let simd = has_avx2();
+        let simd = simd_level();
         tmp.par_chunks_mut(PANELS_PER_TASK * m * PANEL).enumerate().for_each(|(task, chunk)| {
             for (i, out) in chunk.chunks_mut(m * PANEL).enumerate() {
                 let p = task * PANELS_PER_TASK + i;
@@ -67,26 +67,51 @@ impl HostMatrix {
     }
 }
 
-fn has_avx2() -> bool {
+/// Which kernel the CPU can run: 0 portable, 1 AVX2/FMA, 2 AVX-512.
+fn simd_level() -> u8 {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        if is_x86_feature_detected!("avx512f") {
+            return 2;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return 1;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    0
 }
 
-/// `out[r][0..32] = x_r . panel` for every row `r`, in groups of 4 rows.
-fn panel_product(x: &[f32], m: usize, k: usize, panel: &[f32], out: &mut [f32], simd: bool) {
+/// `out[r][0..32] = x_r . panel` for every row `r`, in groups of 8 (AVX-512) or 4 rows.
+/// Every kernel does the same fused multiply-adds in the same order per output.
+fn panel_product(x: &[f32], m: usize, k: usize, panel: &[f32], out: &mut [f32], simd: u8) {
     let mut r = 0;
     while r < m {
+        #[cfg(target_arch = "x86_64")]
+        if simd >= 2 {
+            let rows = 8.min(m - r);
+            let xs = &x[r * k..(r + rows) * k];
+            let o = &mut out[r * PANEL..(r + rows) * PANEL];
+            // SAFETY: `simd >= 2` only when AVX-512F is available.
+            unsafe {
+                match rows {
+                    8 => kernel_avx512::<8>(xs, k, panel, o),
+                    7 => kernel_avx512::<7>(xs, k, panel, o),
+                    6 => kernel_avx512::<6>(xs, k, panel, o),
+                    5 => kernel_avx512::<5>(xs, k, panel, o),
+                    4 => kernel_avx512::<4>(xs, k, panel, o),
+                    3 => kernel_avx512::<3>(xs, k, panel, o),
+                    2 => kernel_avx512::<2>(xs, k, panel, o),
+                    _ => kernel_avx512::<1>(xs, k, panel, o),
+                }
+            }
+            r += rows;
+            continue;
+        }
         let rows = ROW_BLOCK.min(m - r);
         let xs = &x[r * k..(r + rows) * k];
         let o = &mut out[r * PANEL..(r + rows) * PANEL];
         #[cfg(target_arch = "x86_64")]
-        if simd {
+        if simd == 1 {
             // SAFETY: `simd` is only true when AVX2 and FMA are available.
             unsafe {
                 match rows {
@@ -99,9 +124,29 @@ fn panel_product(x: &[f32], m: usize, k: usize, panel: &[f32], out: &mut [f32], 
             r += rows;
             continue;
         }
-        let _ = simd;
         kernel_portable(xs, rows, k, panel, o);
         r += rows;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_avx512<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 2]; M];
+    let pw = panel.as_ptr();
+    let px = x.as_ptr();
+    for c in 0..k {
+        let w = [_mm512_loadu_ps(pw.add(c * PANEL)), _mm512_loadu_ps(pw.add(c * PANEL + 16))];
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let xb = _mm512_set1_ps(*px.add(r * k + c));
+            acc_r[0] = _mm512_fmadd_ps(xb, w[0], acc_r[0]);
+            acc_r[1] = _mm512_fmadd_ps(xb, w[1], acc_r[1]);
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        _mm512_storeu_ps(out.as_mut_ptr().add(r * PANEL), acc_r[0]);
+        _mm512_storeu_ps(out.as_mut_ptr().add(r * PANEL + 16), acc_r[1]);
     }
 }
 
@@ -170,14 +215,19 @@ mod tests {
 
     #[test]
     fn portable_and_simd_kernels_agree_bitwise() {
+        // 3 rows: one AVX-512 block of 3, or AVX2 block of 3; both must equal the portable one.
         let (k, n) = (64, 40);
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
         let x: Vec<f32> = (0..3 * k).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
         let m = HostMatrix::new(&w, n, k, None);
         let panel = &m.panels[..k * PANEL];
         let (mut a, mut b) = (vec![0f32; 3 * PANEL], vec![0f32; 3 * PANEL]);
-        panel_product(&x, 3, k, panel, &mut a, has_avx2());
-        panel_product(&x, 3, k, panel, &mut b, false);
+        panel_product(&x, 3, k, panel, &mut a, simd_level());
+        panel_product(&x, 3, k, panel, &mut b, 0);
         assert_eq!(a, b);
+        if simd_level() >= 1 {
+            panel_product(&x, 3, k, panel, &mut b, 1);
+            assert_eq!(a, b, "AVX2 and AVX-512 kernels differ");
+        }
     }
 }
