@@ -91,7 +91,7 @@ async fn clients_that_leave_are_dropped_from_the_queue() {
     // A request that keeps the inference thread busy...
     let busy = {
         let url = url.clone();
-        tokio::spawn(async move { post(&url, "/transcribe", clip("jfk.flac"), "jfk.flac", &[]).await.status().as_u16() })
+        tokio::spawn(async move { post(&url, "/transcribe", clip("en_librivox_sonnet_p001.mp3"), "sonnet.mp3", &[]).await.status().as_u16() })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
     // ...and clients that give up while queued behind it.
