@@ -63,11 +63,16 @@ impl AppState {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// The loaded model, or why requests cannot be served now.
+    /// The loaded model, or why new requests cannot be admitted now.
     pub fn ready_model(&self) -> Result<Arc<ModelInfo>, ApiError> {
         if self.is_shutting_down() {
             return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down").with_retry_after(self.config.retry_after_s));
         }
+        self.model()
+    }
+
+    /// The loaded model (also while shutting down: admitted requests are finished).
+    pub fn model(&self) -> Result<Arc<ModelInfo>, ApiError> {
         match &*self.status.borrow() {
             ModelStatus::Ready(info) => Ok(info.clone()),
             ModelStatus::Loading => Err(ApiError::new(ErrorCode::ModelLoading, "the model is still loading; retry shortly")

@@ -44,7 +44,7 @@ impl Api {
     async fn transcribe(&self, form: UploadForm<TranscribeForm>) -> Result<Json<TranscribeResponse>, ApiError> {
         let t0 = Instant::now();
         let mut form = form.form?;
-        let model = self.state.ready_model()?;
+        let model = self.state.model()?;
         check_model(&self.state, &form)?;
         check_temperature(&form)?;
         let task = match form.get("task").map(str::trim) {
@@ -152,7 +152,7 @@ impl Api {
 
 impl Api {
     async fn openai(&self, mut form: ParsedForm, task: Task) -> Result<OpenAiOutput, ApiError> {
-        let model = self.state.ready_model()?;
+        let model = self.state.model()?;
         check_model(&self.state, &form)?;
         check_temperature(&form)?;
         let format_field = form.get("response_format").unwrap_or("");
