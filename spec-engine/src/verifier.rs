@@ -43,24 +43,23 @@ pub fn verify<B: Backend>(model: &Whisper<B>, state: &mut DecoderState<B>, rows:
         })
         .collect();
     let hidden = model.decoder.forward(&feeds, state)?;
-    let logits = host_rows(model.decoder.logits(hidden))?;
+    let mut logits = host_rows(model.decoder.logits(hidden))?;
     Ok(rows
         .iter()
-        .enumerate()
-        .map(|(i, r)| judge(&logits[i * n_new..(i + 1) * n_new], r, filters))
+        .zip(logits.chunks_mut(n_new))
+        .map(|(r, row_logits)| judge(row_logits, r, filters))
         .collect())
 }
 
 /// Accepts proposals while the main model's greedy choice agrees.
-fn judge(logits: &[Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
+fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
     let mut generated = row.generated.to_vec();
     let mut v = Verdict { tokens: Vec::new(), logprobs: Vec::new(), accepted: 0 };
-    for (pos, l) in logits.iter().take(row.proposals.len() + 1).enumerate() {
-        let mut l = l.clone();
-        filters.apply(&mut l, &generated);
-        let token = argmax(&l);
+    for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
+        filters.apply(l, &generated);
+        let token = argmax(l);
         v.tokens.push(token);
-        v.logprobs.push(log_prob(&l, token));
+        v.logprobs.push(log_prob(l, token));
         match row.proposals.get(pos) {
             Some(p) if *p == token => {
                 v.accepted += 1;

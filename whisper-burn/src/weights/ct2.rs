@@ -5,7 +5,7 @@
 //! byte count u32, raw data; then alias count u32 and (alias, target) name pairs.
 //! Strings are a u16 length (including a trailing NUL) and the bytes.
 //! Weights are renamed to Hugging Face names here (fused projections split).
-use super::{json_u32_list, read_json, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
+use super::{json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use std::collections::HashMap;
@@ -62,10 +62,7 @@ pub fn load_ct2_dir(dir: &Path) -> Result<LoadedCheckpoint> {
         begin_suppress_tokens: json_u32_list(cfg.get("suppress_ids_begin")),
     };
     let (config, tensors) = to_hf_layout(vars)?;
-    let tokenizer_path = dir.join("tokenizer.json");
-    if !tokenizer_path.is_file() {
-        return Err(WhisperError::Tokenizer(format!("{} is missing", tokenizer_path.display())));
-    }
+    let tokenizer_path = tokenizer_path(dir)?;
     Ok(LoadedCheckpoint {
         config,
         generation,

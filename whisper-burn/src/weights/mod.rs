@@ -132,6 +132,15 @@ pub fn resolve_model_dir(model: &str) -> Result<PathBuf> {
     hub::download_hf_model(model)
 }
 
+/// `tokenizer.json` of a model directory, which every layout needs.
+pub(crate) fn tokenizer_path(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Err(WhisperError::Tokenizer(format!("{} is missing", path.display())));
+    }
+    Ok(path)
+}
+
 pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| WhisperError::io(path, e))?;
     serde_json::from_str(&text)

@@ -1,5 +1,5 @@
 //! Hugging Face checkpoints: `config.json` + `model.safetensors` (+ `generation_config.json`).
-use super::{json_u32_list, read_json, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
+use super::{json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use safetensors::{Dtype, SafeTensors};
@@ -12,10 +12,7 @@ pub fn load_hf_dir(dir: &Path) -> Result<LoadedCheckpoint> {
         .map_err(|e| WhisperError::Config(format!("{}/config.json: {e}", dir.display())))?;
     let generation = read_generation_config(dir, &config_json)?;
     let tensors = read_safetensors(&dir.join("model.safetensors"))?;
-    let tokenizer_path = dir.join("tokenizer.json");
-    if !tokenizer_path.is_file() {
-        return Err(WhisperError::Tokenizer(format!("{} is missing", tokenizer_path.display())));
-    }
+    let tokenizer_path = tokenizer_path(dir)?;
     Ok(LoadedCheckpoint {
         config,
         generation,
