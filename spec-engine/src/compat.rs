@@ -40,11 +40,5 @@ pub fn same_encoder<B: Backend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> bool
     if m.config.d_model != d.config.d_model || m.config.encoder_layers != d.config.encoder_layers {
         return false;
     }
-    let eq = |a: &Tensor<B, 3>, b: &Tensor<B, 3>| a.clone().equal(b.clone()).all().into_scalar().to_bool();
-    let eq2 = |a: &Tensor<B, 2>, b: &Tensor<B, 2>| a.clone().equal(b.clone()).all().into_scalar().to_bool();
-    eq(&m.encoder.conv1_weight, &d.encoder.conv1_weight)
-        && eq(&m.encoder.conv2_weight, &d.encoder.conv2_weight)
-        && m.encoder.layers.iter().zip(&d.encoder.layers).all(|(a, b)| {
-            eq2(&a.ffn.fc1.weight_t, &b.ffn.fc1.weight_t) && eq2(&a.self_attn.q_proj.weight_t, &b.self_attn.q_proj.weight_t)
-        })
+    m.encoder.same_weights(&d.encoder)
 }

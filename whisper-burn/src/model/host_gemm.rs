@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 /// Largest number of rows sent to this kernel.
 pub const MAX_ROWS: usize = 128;
-const PANEL: usize = 32;
+pub const PANEL: usize = 32;
 const PANELS_PER_TASK: usize = 4;
 const ROW_BLOCK: usize = 4;
 
@@ -23,36 +23,54 @@ pub struct HostMatrix {
     pub bias: Option<Vec<f32>>,
 }
 
+/// Rows per task of the row-tiled path (large products such as the encoder's).
+const TILE_ROWS: usize = 96;
+/// From this many rows on, products are split by rows instead of by panels.
+const ROW_TILED_FROM: usize = 64;
+
 impl HostMatrix {
     /// Packs a row-major `[d_out, d_in]` weight.
     pub fn new(weight: &[f32], d_out: usize, d_in: usize, bias: Option<Vec<f32>>) -> Self {
-        let n_panels = d_out.div_ceil(PANEL);
-        let mut panels = vec![0f32; n_panels * d_in * PANEL];
-        for o in 0..d_out {
-            let (p, lane) = (o / PANEL, o % PANEL);
-            let base = p * d_in * PANEL;
-            for c in 0..d_in {
-                panels[base + c * PANEL + lane] = weight[o * d_in + c];
-            }
-        }
-        Self { d_in, d_out, panels, bias }
+        Self { d_in, d_out, panels: pack_panels(d_out, d_in, |o, c| weight[o * d_in + c]), bias }
+    }
+
+    /// The packed weights, for [`gemm_packed`].
+    pub fn packed(&self) -> &[f32] {
+        &self.panels
     }
 
     /// `x` (`[m, d_in]`, row-major) -> `[m, d_out]`.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let mut out = vec![0f32; m * self.d_out];
+        self.forward_into(x, m, &mut out);
+        out
+    }
+
+    /// `out` (`[m, d_out]`) = `x` (`[m, d_in]`) times the weight, plus the bias; both
+    /// threads of work give every output the same arithmetic.
+    pub fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        if m >= ROW_TILED_FROM {
+            self.forward_row_tiled(x, out);
+        } else {
+            self.forward_panel_split(x, m, out);
+        }
+        if let Some(b) = &self.bias {
+            out.chunks_mut(self.d_out).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+        }
+    }
+
+    /// Few rows: tasks take groups of panels (weights are read once in all).
+    fn forward_panel_split(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let k = self.d_in;
         let n_panels = self.d_out.div_ceil(PANEL);
         let mut tmp = vec![0f32; n_panels * m * PANEL];
-        let simd = simd_level();
         tmp.par_chunks_mut(PANELS_PER_TASK * m * PANEL).enumerate().for_each(|(task, chunk)| {
-            for (i, out) in chunk.chunks_mut(m * PANEL).enumerate() {
+            for (i, tile) in chunk.chunks_mut(m * PANEL).enumerate() {
                 let p = task * PANELS_PER_TASK + i;
-                let panel = &self.panels[p * k * PANEL..(p + 1) * k * PANEL];
-                panel_product(x, m, k, panel, out, simd);
+                gemm_packed(x, k, m, k, &self.panels[p * k * PANEL..(p + 1) * k * PANEL], PANEL, tile, PANEL);
             }
         });
         let n = self.d_out;
-        let mut out = vec![0f32; m * n];
         for p in 0..n_panels {
             let width = PANEL.min(n - p * PANEL);
             for r in 0..m {
@@ -60,10 +78,53 @@ impl HostMatrix {
                 out[r * n + p * PANEL..r * n + p * PANEL + width].copy_from_slice(src);
             }
         }
-        if let Some(b) = &self.bias {
-            out.chunks_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+    }
+
+    /// Many rows: tasks take blocks of rows and write the output in place.
+    fn forward_row_tiled(&self, x: &[f32], out: &mut [f32]) {
+        let (k, n) = (self.d_in, self.d_out);
+        let padded = n.div_ceil(PANEL) * PANEL;
+        out.par_chunks_mut(TILE_ROWS * n).enumerate().for_each(|(t, out_rows)| {
+            let rows = out_rows.len() / n;
+            let xs = &x[t * TILE_ROWS * k..(t * TILE_ROWS + rows) * k];
+            if padded == n {
+                gemm_packed(xs, k, rows, k, &self.panels, n, out_rows, n);
+            } else {
+                let mut tile = vec![0f32; rows * padded];
+                gemm_packed(xs, k, rows, k, &self.panels, padded, &mut tile, padded);
+                for (o, t) in out_rows.chunks_mut(n).zip(tile.chunks(padded)) {
+                    o.copy_from_slice(&t[..n]);
+                }
+            }
+        });
+    }
+}
+
+/// Packs `w(o, c)` (`d_out` outputs of `d_in` inputs) into panels of [`PANEL`] outputs,
+/// `[d_in][PANEL]` each, zero-padded past `d_out`.
+pub fn pack_panels(d_out: usize, d_in: usize, w: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    let n_panels = d_out.div_ceil(PANEL);
+    let mut panels = vec![0f32; n_panels * d_in * PANEL];
+    for o in 0..d_out {
+        let (p, lane) = (o / PANEL, o % PANEL);
+        let base = p * d_in * PANEL;
+        for c in 0..d_in {
+            panels[base + c * PANEL + lane] = w(o, c);
         }
-        out
+    }
+    panels
+}
+
+/// Single-threaded product: `out[r][0..n_padded]` (row stride `ldo`) = `x[r][0..k]`
+/// (row stride `ldx`) times the packed weights of `n_padded / PANEL` panels.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(x: &[f32], ldx: usize, m: usize, k: usize, panels: &[f32], n_padded: usize, out: &mut [f32], ldo: usize) {
+    assert!(m == 0 || (x.len() >= (m - 1) * ldx + k && out.len() >= (m - 1) * ldo + n_padded));
+    assert!(panels.len() >= n_padded * k && n_padded % PANEL == 0);
+    let simd = simd_level();
+    for p in 0..n_padded / PANEL {
+        let panel = &panels[p * k * PANEL..(p + 1) * k * PANEL];
+        panel_product(x, ldx, m, k, panel, &mut out[p * PANEL..], ldo, simd);
     }
 }
 
@@ -83,80 +144,74 @@ fn simd_level() -> u8 {
 
 /// `out[r][0..32] = x_r . panel` for every row `r`, in groups of 8 (AVX-512) or 4 rows.
 /// Every kernel does the same fused multiply-adds in the same order per output.
-fn panel_product(x: &[f32], m: usize, k: usize, panel: &[f32], out: &mut [f32], simd: u8) {
+/// Callers guarantee `x` holds `m` rows of stride `ldx` and `out` `m` rows of stride `ldo`.
+#[allow(clippy::too_many_arguments)]
+fn panel_product(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[f32], out: &mut [f32], ldo: usize, simd: u8) {
+    let (px, po, pw) = (x.as_ptr(), out.as_mut_ptr(), panel.as_ptr());
     let mut r = 0;
     while r < m {
-        #[cfg(target_arch = "x86_64")]
-        if simd >= 2 {
-            let rows = 8.min(m - r);
-            let xs = &x[r * k..(r + rows) * k];
-            let o = &mut out[r * PANEL..(r + rows) * PANEL];
-            // SAFETY: `simd >= 2` only when AVX-512F is available.
-            unsafe {
+        // SAFETY: rows r..r+rows lie inside `x` and `out` (asserted by `gemm_packed`),
+        // and the SIMD kernels only run where the CPU has their features.
+        unsafe {
+            let (xr, or) = (px.add(r * ldx), po.add(r * ldo));
+            #[cfg(target_arch = "x86_64")]
+            if simd >= 2 {
+                let rows = 8.min(m - r);
                 match rows {
-                    8 => kernel_avx512::<8>(xs, k, panel, o),
-                    7 => kernel_avx512::<7>(xs, k, panel, o),
-                    6 => kernel_avx512::<6>(xs, k, panel, o),
-                    5 => kernel_avx512::<5>(xs, k, panel, o),
-                    4 => kernel_avx512::<4>(xs, k, panel, o),
-                    3 => kernel_avx512::<3>(xs, k, panel, o),
-                    2 => kernel_avx512::<2>(xs, k, panel, o),
-                    _ => kernel_avx512::<1>(xs, k, panel, o),
+                    8 => kernel_avx512::<8>(xr, ldx, k, pw, or, ldo),
+                    7 => kernel_avx512::<7>(xr, ldx, k, pw, or, ldo),
+                    6 => kernel_avx512::<6>(xr, ldx, k, pw, or, ldo),
+                    5 => kernel_avx512::<5>(xr, ldx, k, pw, or, ldo),
+                    4 => kernel_avx512::<4>(xr, ldx, k, pw, or, ldo),
+                    3 => kernel_avx512::<3>(xr, ldx, k, pw, or, ldo),
+                    2 => kernel_avx512::<2>(xr, ldx, k, pw, or, ldo),
+                    _ => kernel_avx512::<1>(xr, ldx, k, pw, or, ldo),
                 }
+                r += rows;
+                continue;
             }
-            r += rows;
-            continue;
-        }
-        let rows = ROW_BLOCK.min(m - r);
-        let xs = &x[r * k..(r + rows) * k];
-        let o = &mut out[r * PANEL..(r + rows) * PANEL];
-        #[cfg(target_arch = "x86_64")]
-        if simd == 1 {
-            // SAFETY: `simd` is only true when AVX2 and FMA are available.
-            unsafe {
+            let rows = ROW_BLOCK.min(m - r);
+            #[cfg(target_arch = "x86_64")]
+            if simd == 1 {
                 match rows {
-                    4 => kernel_avx2::<4>(xs, k, panel, o),
-                    3 => kernel_avx2::<3>(xs, k, panel, o),
-                    2 => kernel_avx2::<2>(xs, k, panel, o),
-                    _ => kernel_avx2::<1>(xs, k, panel, o),
+                    4 => kernel_avx2::<4>(xr, ldx, k, pw, or, ldo),
+                    3 => kernel_avx2::<3>(xr, ldx, k, pw, or, ldo),
+                    2 => kernel_avx2::<2>(xr, ldx, k, pw, or, ldo),
+                    _ => kernel_avx2::<1>(xr, ldx, k, pw, or, ldo),
                 }
+                r += rows;
+                continue;
             }
+            kernel_portable(xr, ldx, rows, k, pw, or, ldo);
             r += rows;
-            continue;
         }
-        kernel_portable(xs, rows, k, panel, o);
-        r += rows;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_avx512<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &mut [f32]) {
+unsafe fn kernel_avx512<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; M];
-    let pw = panel.as_ptr();
-    let px = x.as_ptr();
     for c in 0..k {
         let w = [_mm512_loadu_ps(pw.add(c * PANEL)), _mm512_loadu_ps(pw.add(c * PANEL + 16))];
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            let xb = _mm512_set1_ps(*px.add(r * k + c));
+            let xb = _mm512_set1_ps(*px.add(r * ldx + c));
             acc_r[0] = _mm512_fmadd_ps(xb, w[0], acc_r[0]);
             acc_r[1] = _mm512_fmadd_ps(xb, w[1], acc_r[1]);
         }
     }
     for (r, acc_r) in acc.iter().enumerate() {
-        _mm512_storeu_ps(out.as_mut_ptr().add(r * PANEL), acc_r[0]);
-        _mm512_storeu_ps(out.as_mut_ptr().add(r * PANEL + 16), acc_r[1]);
+        _mm512_storeu_ps(po.add(r * ldo), acc_r[0]);
+        _mm512_storeu_ps(po.add(r * ldo + 16), acc_r[1]);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &mut [f32]) {
+unsafe fn kernel_avx2<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 4]; M];
-    let pw = panel.as_ptr();
-    let px = x.as_ptr();
     for c in 0..k {
         let w = [
             _mm256_loadu_ps(pw.add(c * PANEL)),
@@ -165,7 +220,7 @@ unsafe fn kernel_avx2<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &
             _mm256_loadu_ps(pw.add(c * PANEL + 24)),
         ];
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            let xb = _mm256_set1_ps(*px.add(r * k + c));
+            let xb = _mm256_set1_ps(*px.add(r * ldx + c));
             for l in 0..4 {
                 acc_r[l] = _mm256_fmadd_ps(xb, w[l], acc_r[l]);
             }
@@ -173,22 +228,22 @@ unsafe fn kernel_avx2<const M: usize>(x: &[f32], k: usize, panel: &[f32], out: &
     }
     for (r, acc_r) in acc.iter().enumerate() {
         for (l, a) in acc_r.iter().enumerate() {
-            _mm256_storeu_ps(out.as_mut_ptr().add(r * PANEL + 8 * l), *a);
+            _mm256_storeu_ps(po.add(r * ldo + 8 * l), *a);
         }
     }
 }
 
-/// Same arithmetic as the AVX2 kernel (one fused multiply-add per input, in order).
-fn kernel_portable(x: &[f32], rows: usize, k: usize, panel: &[f32], out: &mut [f32]) {
+/// Same arithmetic as the SIMD kernels (one fused multiply-add per input, in order).
+unsafe fn kernel_portable(px: *const f32, ldx: usize, rows: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
     for r in 0..rows {
         let mut acc = [0f32; PANEL];
         for c in 0..k {
-            let xv = x[r * k + c];
-            for (a, w) in acc.iter_mut().zip(&panel[c * PANEL..(c + 1) * PANEL]) {
-                *a = xv.mul_add(*w, *a);
+            let xv = *px.add(r * ldx + c);
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a = xv.mul_add(*pw.add(c * PANEL + l), *a);
             }
         }
-        out[r * PANEL..(r + 1) * PANEL].copy_from_slice(&acc);
+        std::ptr::copy_nonoverlapping(acc.as_ptr(), po.add(r * ldo), PANEL);
     }
 }
 
@@ -214,6 +269,18 @@ mod tests {
     }
 
     #[test]
+    fn row_tiled_path_gives_each_row_the_few_row_result() {
+        let (k, n, m) = (33, 70, 150);
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 29 % 19) as f32 - 9.0) / 8.0).collect();
+        let x: Vec<f32> = (0..m * k).map(|i| ((i * 11 % 23) as f32 - 11.0) / 7.0).collect();
+        let h = HostMatrix::new(&w, n, k, Some((0..n).map(|j| j as f32 * 0.5).collect()));
+        let all = h.forward(&x, m);
+        for r in [0, 7, 95, 96, 149] {
+            assert_eq!(&all[r * n..(r + 1) * n], &h.forward(&x[r * k..(r + 1) * k], 1)[..], "row {r}");
+        }
+    }
+
+    #[test]
     fn portable_and_simd_kernels_agree_bitwise() {
         // 3 rows: one AVX-512 block of 3, or AVX2 block of 3; both must equal the portable one.
         let (k, n) = (64, 40);
@@ -222,11 +289,11 @@ mod tests {
         let m = HostMatrix::new(&w, n, k, None);
         let panel = &m.panels[..k * PANEL];
         let (mut a, mut b) = (vec![0f32; 3 * PANEL], vec![0f32; 3 * PANEL]);
-        panel_product(&x, 3, k, panel, &mut a, simd_level());
-        panel_product(&x, 3, k, panel, &mut b, 0);
+        panel_product(&x, k, 3, k, panel, &mut a, PANEL, simd_level());
+        panel_product(&x, k, 3, k, panel, &mut b, PANEL, 0);
         assert_eq!(a, b);
         if simd_level() >= 1 {
-            panel_product(&x, 3, k, panel, &mut b, 1);
+            panel_product(&x, k, 3, k, panel, &mut b, PANEL, 1);
             assert_eq!(a, b, "AVX2 and AVX-512 kernels differ");
         }
     }

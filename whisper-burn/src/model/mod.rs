@@ -2,7 +2,8 @@
 pub mod decoder;
 pub mod encoder;
 pub mod host_gemm;
-pub mod host_softmax;
+pub mod host_math;
+pub mod host_encoder;
 pub mod kv_cache;
 pub mod layers;
 
