@@ -296,6 +296,22 @@ struct RowState {
     cached: Vec<u32>,
 }
 
+/// The main model's cross-attention keys and values of layer `l`, per (row, head):
+/// `([frame][head_dim] keys, values, head_dim)`, from the host cache or the backend's.
+fn cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize) -> Result<Vec<(Vec<f32>, Vec<f32>, usize)>> {
+    if let Some(layer) = state.host_layers.get(l) {
+        return Ok(layer.cross.iter().flat_map(|c| (0..h).map(move |hh| (c.head_keys(hh), c.head_values(hh), c.head_dim))).collect());
+    }
+    let layer = &state.layers[l];
+    let [_, t, d] = layer.cross_k.dims();
+    let dh = d / h;
+    let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
+    let gather = |all: &[f32], r: usize, hh: usize| -> Vec<f32> {
+        (0..t).flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied()).collect()
+    };
+    Ok((0..state.batch_size()).flat_map(|r| (0..h).map(move |hh| (r, hh))).map(|(r, hh)| (gather(&k, r, hh), gather(&v, r, hh), dh)).collect())
+}
+
 /// Per-batch state of a [`SelfDraft`].
 pub struct SelfProposer {
     draft: Arc<SelfDraft>,
@@ -309,28 +325,15 @@ impl<B: Backend> Proposer<B> for SelfProposer {
         let mut rows: Vec<RowState> = (0..b)
             .map(|_| RowState { cross: Vec::new(), self_k: vec![Vec::new(); n_layers], self_v: vec![Vec::new(); n_layers], cached: Vec::new() })
             .collect();
-        for layer in &main_state.layers {
-            let [_, t, d] = layer.cross_k.dims();
-            let h = self.draft.n_heads;
-            let dh = d / h;
-            let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
-            // One int8 block per (row, head), gathered from `[row][frame][head * dh]`.
-            let quantize = |all: &[f32]| -> Vec<QuantRows> {
-                (0..all.len() / (t * d))
-                    .flat_map(|r| (0..h).map(move |hh| (r, hh)))
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|(r, hh)| {
-                        let mut head = Vec::with_capacity(t * dh);
-                        for f in 0..t {
-                            let at = (r * t + f) * d + hh * dh;
-                            head.extend_from_slice(&all[at..at + dh]);
-                        }
-                        QuantRows::quantize(&head, dh)
-                    })
-                    .collect()
-            };
-            let (mut keys, mut values) = (quantize(&k).into_iter(), quantize(&v).into_iter());
+        let h = self.draft.n_heads;
+        for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
+            // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
+            let heads = cross_heads(main_state, l, h)?;
+            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = heads
+                .into_par_iter()
+                .map(|(k, v, dh)| (QuantRows::quantize(&k, dh), QuantRows::quantize(&v, dh)))
+                .unzip();
+            let (mut keys, mut values) = (keys.drain(..), values.drain(..));
             for row in rows.iter_mut() {
                 row.cross.push(CrossKv { keys: keys.by_ref().take(h).collect(), values: values.by_ref().take(h).collect() });
             }

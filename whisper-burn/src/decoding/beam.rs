@@ -186,7 +186,7 @@ fn reorder_beams<B: Backend>(state: &mut DecoderState<B>, select: &[usize], firs
     if select.len() == n && select.iter().enumerate().all(|(i, s)| i == *s) {
         return;
     }
-    if first_step || select.len() != n {
+    if first_step || select.len() != n || state.on_host() {
         state.select_rows(select);
         return;
     }

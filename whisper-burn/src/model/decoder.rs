@@ -1,6 +1,8 @@
 //! The text decoder: token + learned position embeddings, pre-norm layers with causal
 //! self-attention over a KV cache and cross-attention over the encoder output.
-use super::kv_cache::{DecoderState, LayerCache};
+use super::host_decoder::{HostDecoder, HostDecoderLayer};
+use super::host_math::HostNorm;
+use super::kv_cache::{DecoderState, HostLayerCache, LayerCache};
 use super::host_gemm::{HostMatrix, MAX_ROWS};
 use super::layers::{host_forward, is_cpu_backend, attention, merge_heads, split_heads, to_tensor, transpose, AttentionProj, FeedForward, LayerNorm};
 use crate::config::WhisperConfig;
@@ -96,6 +98,8 @@ pub struct Decoder<B: Backend> {
     pub layer_norm: LayerNorm<B>,
     pub n_heads: usize,
     pub max_positions: usize,
+    /// The host implementation CPU backends run.
+    pub host: Option<HostDecoder>,
 }
 
 impl<B: Backend> Decoder<B> {
@@ -108,7 +112,13 @@ impl<B: Backend> Decoder<B> {
         let proj_out_host = is_cpu_backend::<B>().then(|| {
             Arc::new(HostMatrix::new(&proj.data, c.vocab_size, c.d_model, None))
         });
-        Ok(Self {
+        let embed_host = match &proj_out_host {
+            Some(p) if proj.data == emb.data => Some(p.clone()),
+            Some(_) => Some(Arc::new(HostMatrix::new(&emb.data, c.vocab_size, c.d_model, None))),
+            None => None,
+        };
+        let mut decoder = Self {
+            host: None,
             proj_out_host,
             proj_out_t: to_tensor(transpose(&proj), dev),
             embed_tokens: to_tensor(emb, dev),
@@ -119,13 +129,67 @@ impl<B: Backend> Decoder<B> {
             layer_norm: LayerNorm::load(s, "model.decoder.layer_norm", c.d_model, dev)?,
             n_heads: c.decoder_attention_heads,
             max_positions: c.max_target_positions,
+        };
+        if let Some(embed) = embed_host {
+            decoder.host = decoder.host_decoder(embed);
+        }
+        Ok(decoder)
+    }
+
+    /// The host decoder over the layers' host weight copies (None if one is missing).
+    fn host_decoder(&self, embed_tokens: Arc<HostMatrix>) -> Option<HostDecoder> {
+        let norm = |n: &LayerNorm<B>| -> Option<HostNorm> {
+            Some(HostNorm { gamma: n.gamma.to_data().to_vec().ok()?, beta: n.beta.to_data().to_vec().ok()? })
+        };
+        let proj = |a: &AttentionProj<B>| -> Option<[Arc<HostMatrix>; 4]> {
+            Some([a.q_proj.host.clone()?, a.k_proj.host.clone()?, a.v_proj.host.clone()?, a.out_proj.host.clone()?])
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Some(HostDecoderLayer {
+                    self_attn_layer_norm: norm(&l.self_attn_layer_norm)?,
+                    self_attn: proj(&l.self_attn)?,
+                    encoder_attn_layer_norm: norm(&l.encoder_attn_layer_norm)?,
+                    encoder_attn: proj(&l.encoder_attn)?,
+                    final_layer_norm: norm(&l.final_layer_norm)?,
+                    fc1: l.ffn.fc1.host.clone()?,
+                    fc2: l.ffn.fc2.host.clone()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(HostDecoder {
+            layers,
+            layer_norm: norm(&self.layer_norm)?,
+            embed_tokens,
+            embed_positions: self.embed_positions.to_data().to_vec().ok()?,
+            d_model: self.embed_tokens.dims()[1],
+            n_heads: self.n_heads,
         })
     }
 
     /// A fresh state for a batch of encoder outputs (`[batch, frames, d_model]`):
     /// cross-attention keys/values computed once, an empty self-attention cache.
     pub fn new_state(&self, encoder_out: Tensor<B, 3>) -> DecoderState<B> {
-        let [b, _, _] = encoder_out.dims();
+        let [b, frames, d] = encoder_out.dims();
+        if let Some(host) = &self.host {
+            let data: Vec<f32> = encoder_out.into_data().convert::<f32>().into_vec().unwrap_or_default();
+            let mut host_layers: Vec<HostLayerCache> = Vec::new();
+            for row in data.chunks(frames * d) {
+                let caches = host.new_row(row, self.max_positions);
+                if host_layers.is_empty() {
+                    host_layers = caches;
+                    continue;
+                }
+                for (all, one) in host_layers.iter_mut().zip(caches) {
+                    all.self_k.extend(one.self_k);
+                    all.self_v.extend(one.self_v);
+                    all.cross.extend(one.cross);
+                }
+            }
+            return DecoderState { layers: Vec::new(), host_layers, lens: vec![0; b], capacity: self.max_positions };
+        }
         let device = encoder_out.device();
         let dh = self.embed_tokens.dims()[1] / self.n_heads;
         let layers = self
@@ -141,15 +205,22 @@ impl<B: Backend> Decoder<B> {
                 }
             })
             .collect();
-        DecoderState { layers, lens: vec![0; b], capacity: self.max_positions }
+        DecoderState { layers, host_layers: Vec::new(), lens: vec![0; b], capacity: self.max_positions }
     }
 
     /// Runs `tokens` (`n_new` per row, every row the same count) after each row's cached
     /// prefix; returns the final hidden states `[batch, n_new, d_model]` and advances
     /// every row's length by `n_new`.
     pub fn forward(&self, tokens: &[Vec<u32>], state: &mut DecoderState<B>) -> Result<Tensor<B, 3>> {
-        let layout = self.layout(tokens, state)?;
         let device = self.embed_tokens.device();
+        if let (Some(host), true) = (&self.host, state.on_host()) {
+            let (starts, n_new, _) = self.check_step(tokens, state)?;
+            let hidden = host.forward(tokens, &starts, &mut state.host_layers);
+            state.lens.iter_mut().for_each(|l| *l += n_new);
+            let d = host.d_model;
+            return Ok(Tensor::from_data(TensorData::new(hidden, [tokens.len(), n_new, d]), &device));
+        }
+        let layout = self.layout(tokens, state)?;
         let b = tokens.len();
         let ids: Vec<i64> = tokens.iter().flatten().map(|t| *t as i64).collect();
         let positions: Vec<i64> = layout
@@ -180,6 +251,14 @@ impl<B: Backend> Decoder<B> {
     }
 
     fn layout(&self, tokens: &[Vec<u32>], state: &DecoderState<B>) -> Result<StepLayout<B>> {
+        let (starts, n_new, key_len) = self.check_step(tokens, state)?;
+        let uniform = starts.iter().all(|s| *s == starts[0]);
+        let mask = if uniform && n_new == 1 { None } else { Some(self.mask(&starts, n_new, key_len)) };
+        Ok(StepLayout { starts, n_new, key_len, mask })
+    }
+
+    /// Validates a step: returns each row's start, the tokens per row and the key length.
+    fn check_step(&self, tokens: &[Vec<u32>], state: &DecoderState<B>) -> Result<(Vec<usize>, usize, usize)> {
         let n_new = tokens.first().map(|t| t.len()).unwrap_or(0);
         if tokens.len() != state.batch_size() || n_new == 0 || tokens.iter().any(|t| t.len() != n_new) {
             return Err(WhisperError::Decode(format!(
@@ -195,9 +274,11 @@ impl<B: Backend> Decoder<B> {
                 self.max_positions
             )));
         }
-        let uniform = starts.iter().all(|s| *s == starts[0]);
-        let mask = if uniform && n_new == 1 { None } else { Some(self.mask(&starts, n_new, key_len)) };
-        Ok(StepLayout { starts, n_new, key_len, mask })
+        let vocab = self.embed_tokens.dims()[0];
+        if let Some(t) = tokens.iter().flatten().find(|t| **t as usize >= vocab) {
+            return Err(WhisperError::Decode(format!("token id {t} is outside the vocabulary of {vocab}")));
+        }
+        Ok((starts, n_new, key_len))
     }
 
     /// True where query `q` of row `r` may not see key `k`: `k > start_r + q`.

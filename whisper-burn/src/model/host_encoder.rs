@@ -3,7 +3,7 @@
 //! unfolded inputs and attention done per (head, block of 64 queries) so the scores stay
 //! in cache. About twice as fast as the backend's generic ops on two cores.
 use super::host_gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
-use super::host_math::{gelu_in_place, layer_norm_rows, softmax_row};
+use super::host_math::{gelu_in_place, softmax_row, HostNorm};
 use crate::config::WhisperConfig;
 use crate::weights::{HostTensor, TensorStore};
 use crate::Result;
@@ -12,22 +12,10 @@ use rayon::prelude::*;
 /// Queries per attention task.
 const QUERY_BLOCK: usize = 64;
 
-#[derive(Debug, Clone)]
-struct Norm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-}
+type Norm = HostNorm;
 
-impl Norm {
-    fn load(s: &mut TensorStore, prefix: &str, d: usize) -> Result<Self> {
-        Ok(Self { gamma: s.take(&format!("{prefix}.weight"), &[d])?.data, beta: s.take(&format!("{prefix}.bias"), &[d])?.data })
-    }
-
-    fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; x.len()];
-        layer_norm_rows(x, &self.gamma, &self.beta, &mut out);
-        out
-    }
+fn load_norm(s: &mut TensorStore, prefix: &str, d: usize) -> Result<Norm> {
+    Ok(Norm { gamma: s.take(&format!("{prefix}.weight"), &[d])?.data, beta: s.take(&format!("{prefix}.bias"), &[d])?.data })
 }
 
 #[derive(Debug, Clone)]
@@ -62,10 +50,10 @@ impl HostEncoderLayer {
             b.extend(bi);
         }
         Ok(Self {
-            self_attn_layer_norm: Norm::load(s, &format!("{p}.self_attn_layer_norm"), d)?,
+            self_attn_layer_norm: load_norm(s, &format!("{p}.self_attn_layer_norm"), d)?,
             qkv_proj: HostMatrix::new(&w, 3 * d, d, Some(b)),
             out_proj: matrix(s, &format!("{p}.self_attn.out_proj"), d, d)?,
-            final_layer_norm: Norm::load(s, &format!("{p}.final_layer_norm"), d)?,
+            final_layer_norm: load_norm(s, &format!("{p}.final_layer_norm"), d)?,
             fc1: matrix(s, &format!("{p}.fc1"), d, ffn)?,
             fc2: matrix(s, &format!("{p}.fc2"), ffn, d)?,
         })
@@ -85,7 +73,7 @@ impl HostEncoderLayer {
     }
 }
 
-fn add_in_place(x: &mut [f32], y: &[f32]) {
+pub(crate) fn add_in_place(x: &mut [f32], y: &[f32]) {
     x.par_chunks_mut(64 * 1024).zip(y.par_chunks(64 * 1024)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
 }
 
@@ -162,7 +150,7 @@ impl HostEncoder {
             layers: (0..c.encoder_layers)
                 .map(|i| HostEncoderLayer::load(s, &format!("model.encoder.layers.{i}"), c))
                 .collect::<Result<_>>()?,
-            layer_norm: Norm::load(s, "model.encoder.layer_norm", d)?,
+            layer_norm: load_norm(s, "model.encoder.layer_norm", d)?,
         })
     }
 

@@ -39,6 +39,12 @@ impl HostMatrix {
         &self.panels
     }
 
+    /// Row `o` of the weight (`d_in` values), e.g. a token's embedding.
+    pub fn row(&self, o: usize) -> Vec<f32> {
+        let base = (o / PANEL) * self.d_in * PANEL + o % PANEL;
+        (0..self.d_in).map(|c| self.panels[base + c * PANEL]).collect()
+    }
+
     /// `x` (`[m, d_in]`, row-major) -> `[m, d_out]`.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
         let mut out = vec![0f32; m * self.d_out];

@@ -100,6 +100,22 @@ fn softmax_row_generic(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
+/// Layer-norm parameters on the host.
+#[derive(Debug, Clone)]
+pub struct HostNorm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+}
+
+impl HostNorm {
+    /// Normalizes every `d`-wide row of `x`.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; x.len()];
+        layer_norm_rows(x, &self.gamma, &self.beta, &mut out);
+        out
+    }
+}
+
 /// Layer norm (eps 1e-5) of `input`'s `d`-wide rows into `out`, on all threads.
 pub fn layer_norm_rows(input: &[f32], gamma: &[f32], beta: &[f32], out: &mut [f32]) {
     let d = gamma.len();

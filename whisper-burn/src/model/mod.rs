@@ -3,6 +3,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod host_gemm;
 pub mod host_math;
+pub mod host_decoder;
 pub mod host_encoder;
 pub mod kv_cache;
 pub mod layers;

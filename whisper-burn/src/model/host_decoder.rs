@@ -1,0 +1,201 @@
+//! The decoder on the host, for CPU backends: the same computation as
+//! [`super::decoder`] on plain buffers. A step of a few tokens then costs a few
+//! packed-GEMM passes over the weights and nothing else, and every row and every query
+//! gets the same arithmetic whatever else is in the pass, so logits are bit-identical
+//! alone, batched, or while verifying drafted tokens.
+use super::host_encoder::add_in_place;
+use super::host_gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
+use super::host_math::{gelu_in_place, softmax_row, HostNorm};
+use super::kv_cache::{HostCross, HostLayerCache};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// One decoder layer's weights (shared with the backend layer's host copies).
+#[derive(Debug, Clone)]
+pub struct HostDecoderLayer {
+    pub self_attn_layer_norm: HostNorm,
+    /// q, k, v, out
+    pub self_attn: [Arc<HostMatrix>; 4],
+    pub encoder_attn_layer_norm: HostNorm,
+    /// q, k, v, out
+    pub encoder_attn: [Arc<HostMatrix>; 4],
+    pub final_layer_norm: HostNorm,
+    pub fc1: Arc<HostMatrix>,
+    pub fc2: Arc<HostMatrix>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostDecoder {
+    pub layers: Vec<HostDecoderLayer>,
+    pub layer_norm: HostNorm,
+    /// Token embeddings as a packed matrix (`[vocab, d_model]`), read a row at a time.
+    pub embed_tokens: Arc<HostMatrix>,
+    /// `[max_target_positions, d_model]`
+    pub embed_positions: Vec<f32>,
+    pub d_model: usize,
+    pub n_heads: usize,
+}
+
+impl HostDecoder {
+    fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Empty caches for one row with `capacity` positions and its encoder output
+    /// (`[frames, d_model]`): cross keys/values projected and packed per head.
+    pub fn new_row(&self, encoder_out: &[f32], capacity: usize) -> Vec<HostLayerCache> {
+        let (d, h, dh) = (self.d_model, self.n_heads, self.head_dim());
+        let frames = encoder_out.len() / d;
+        self.layers
+            .iter()
+            .map(|l| {
+                let k = l.encoder_attn[1].forward(encoder_out, frames);
+                let v = l.encoder_attn[2].forward(encoder_out, frames);
+                let (keys, values) = (0..h)
+                    .into_par_iter()
+                    .map(|hh| {
+                        let keys = pack_panels(frames, dh, |o, c| k[o * d + hh * dh + c]);
+                        let values = pack_panels(dh, frames, |o, c| v[c * d + hh * dh + o]);
+                        (keys, values)
+                    })
+                    .unzip();
+                HostLayerCache {
+                    width: d,
+                    self_k: vec![Vec::with_capacity(capacity * d)],
+                    self_v: vec![Vec::with_capacity(capacity * d)],
+                    cross: vec![Arc::new(HostCross { frames, head_dim: dh, keys, values })],
+                }
+            })
+            .collect()
+    }
+
+    /// Runs `n` tokens per row after each row's `starts[r]` cached positions; returns the
+    /// final hidden states `[rows * n, d_model]` (after the last layer norm).
+    pub fn forward(&self, tokens: &[Vec<u32>], starts: &[usize], caches: &mut [HostLayerCache]) -> Vec<f32> {
+        let (b, n, d) = (tokens.len(), tokens[0].len(), self.d_model);
+        let mut x = Vec::with_capacity(b * n * d);
+        for (row, start) in tokens.iter().zip(starts) {
+            for (j, t) in row.iter().enumerate() {
+                let pos = &self.embed_positions[(start + j) * d..(start + j + 1) * d];
+                x.extend(self.embed_tokens.row(*t as usize).iter().zip(pos).map(|(e, p)| e + p));
+            }
+        }
+        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+            self.layer_forward(layer, &mut x, n, starts, cache);
+        }
+        self.layer_norm.forward(&x)
+    }
+
+    fn layer_forward(&self, l: &HostDecoderLayer, x: &mut [f32], n: usize, starts: &[usize], cache: &mut HostLayerCache) {
+        let (d, m) = (self.d_model, x.len() / self.d_model);
+        let h = l.self_attn_layer_norm.forward(x);
+        let q = self.scaled(l.self_attn[0].forward(&h, m));
+        let (k, v) = (l.self_attn[1].forward(&h, m), l.self_attn[2].forward(&h, m));
+        for (r, start) in starts.iter().enumerate() {
+            let rows = r * n * d..(r + 1) * n * d;
+            write_at(&mut cache.self_k[r], start * d, &k[rows.clone()]);
+            write_at(&mut cache.self_v[r], start * d, &v[rows]);
+        }
+        let ctx = self.self_attention(&q, n, starts, cache);
+        add_in_place(x, &l.self_attn[3].forward(&ctx, m));
+        let h = l.encoder_attn_layer_norm.forward(x);
+        let q = self.scaled(l.encoder_attn[0].forward(&h, m));
+        let ctx = self.cross_attention(&q, n, &cache.cross);
+        add_in_place(x, &l.encoder_attn[3].forward(&ctx, m));
+        let h = l.final_layer_norm.forward(x);
+        let mut f = l.fc1.forward(&h, m);
+        gelu_in_place(&mut f);
+        add_in_place(x, &l.fc2.forward(&f, m));
+    }
+
+    fn scaled(&self, mut q: Vec<f32>) -> Vec<f32> {
+        let scale = (self.head_dim() as f32).powf(-0.5);
+        q.iter_mut().for_each(|v| *v *= scale);
+        q
+    }
+
+    /// Causal attention over each row's cache: query `j` of row `r` sees positions
+    /// `0..=starts[r] + j`. Tasks are (row, head) pairs.
+    fn self_attention(&self, q: &[f32], n: usize, starts: &[usize], cache: &HostLayerCache) -> Vec<f32> {
+        let (d, h, dh) = (self.d_model, self.n_heads, self.head_dim());
+        let tiles: Vec<Vec<f32>> = (0..starts.len() * h)
+            .into_par_iter()
+            .map(|task| {
+                let (r, hh) = (task / h, task % h);
+                let (keys, values) = (&cache.self_k[r], &cache.self_v[r]);
+                let mut out = vec![0f32; n * dh];
+                let mut scores = Vec::new();
+                for j in 0..n {
+                    let qj = &q[(r * n + j) * d + hh * dh..][..dh];
+                    let len = starts[r] + j + 1;
+                    scores.clear();
+                    scores.extend((0..len).map(|t| dot(qj, &keys[t * d + hh * dh..][..dh])));
+                    softmax_row(&mut scores);
+                    let o = &mut out[j * dh..(j + 1) * dh];
+                    for (t, p) in scores.iter().enumerate() {
+                        o.iter_mut().zip(&values[t * d + hh * dh..][..dh]).for_each(|(o, v)| *o = p.mul_add(*v, *o));
+                    }
+                }
+                out
+            })
+            .collect();
+        merge_heads(&tiles, starts.len(), n, h, dh)
+    }
+
+    /// Attention over each row's audio frames with the packed cross keys/values.
+    fn cross_attention(&self, q: &[f32], n: usize, cross: &[Arc<HostCross>]) -> Vec<f32> {
+        let (d, h, dh) = (self.d_model, self.n_heads, self.head_dim());
+        let dh_pad = dh.div_ceil(PANEL) * PANEL;
+        let tiles: Vec<Vec<f32>> = (0..cross.len() * h)
+            .into_par_iter()
+            .map(|task| {
+                let (r, hh) = (task / h, task % h);
+                let c = &cross[r];
+                let frames_pad = c.frames.div_ceil(PANEL) * PANEL;
+                let mut scores = vec![0f32; n * frames_pad];
+                gemm_packed(&q[r * n * d + hh * dh..], d, n, dh, &c.keys[hh], frames_pad, &mut scores, frames_pad);
+                scores.chunks_mut(frames_pad).for_each(|s| softmax_row(&mut s[..c.frames]));
+                let mut ctx = vec![0f32; n * dh_pad];
+                gemm_packed(&scores, frames_pad, n, c.frames, &c.values[hh], dh_pad, &mut ctx, dh_pad);
+                ctx.chunks(dh_pad).flat_map(|row| row[..dh].to_vec()).collect()
+            })
+            .collect();
+        merge_heads(&tiles, cross.len(), n, h, dh)
+    }
+}
+
+/// `tiles[r * h + head]` (`[n][dh]`) -> `[r * n][h * dh]`.
+fn merge_heads(tiles: &[Vec<f32>], rows: usize, n: usize, h: usize, dh: usize) -> Vec<f32> {
+    let d = h * dh;
+    let mut out = vec![0f32; rows * n * d];
+    for (task, tile) in tiles.iter().enumerate() {
+        let (r, hh) = (task / h, task % h);
+        for (j, v) in tile.chunks(dh).enumerate() {
+            out[(r * n + j) * d + hh * dh..][..dh].copy_from_slice(v);
+        }
+    }
+    out
+}
+
+/// Writes `values` at `at` in a cache row, dropping anything after it (rolled back).
+fn write_at(row: &mut Vec<f32>, at: usize, values: &[f32]) {
+    assert!(row.len() >= at, "cache row shorter than its recorded length");
+    row.truncate(at);
+    row.extend_from_slice(values);
+}
+
+/// Dot product in a fixed order (16 partial sums, then summed in order).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+        acc[l] = x.mul_add(*y, acc[l]);
+    }
+    acc.iter().sum()
+}
