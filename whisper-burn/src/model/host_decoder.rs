@@ -5,7 +5,7 @@
 //! alone, batched, or while verifying drafted tokens.
 use super::host_encoder::add_in_place;
 use super::host_gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
-use super::host_math::{gelu_in_place, softmax_row, HostNorm};
+use super::host_math::{gelu_in_place, simd_level, softmax_row, HostNorm, SimdLevel};
 use super::kv_cache::{HostCross, HostLayerCache};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -122,20 +122,9 @@ impl HostDecoder {
             .into_par_iter()
             .map(|task| {
                 let (r, hh) = (task / h, task % h);
-                let (keys, values) = (&cache.self_k[r], &cache.self_v[r]);
+                let head = HeadView { q: &q[r * n * d + hh * dh..], keys: &cache.self_k[r][hh * dh..], values: &cache.self_v[r][hh * dh..], d, dh };
                 let mut out = vec![0f32; n * dh];
-                let mut scores = Vec::new();
-                for j in 0..n {
-                    let qj = &q[(r * n + j) * d + hh * dh..][..dh];
-                    let len = starts[r] + j + 1;
-                    scores.clear();
-                    scores.extend((0..len).map(|t| dot(qj, &keys[t * d + hh * dh..][..dh])));
-                    softmax_row(&mut scores);
-                    let o = &mut out[j * dh..(j + 1) * dh];
-                    for (t, p) in scores.iter().enumerate() {
-                        o.iter_mut().zip(&values[t * d + hh * dh..][..dh]).for_each(|(o, v)| *o = p.mul_add(*v, *o));
-                    }
-                }
+                causal_head_attention(&head, n, starts[r], &mut out);
                 out
             })
             .collect();
@@ -184,7 +173,51 @@ fn write_at(row: &mut Vec<f32>, at: usize, values: &[f32]) {
     row.extend_from_slice(values);
 }
 
+/// One (row, head) of self attention: queries, keys and values with row stride `d`,
+/// starting at the head's first column.
+struct HeadView<'a> {
+    q: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
+    d: usize,
+    dh: usize,
+}
+
+/// `out[j]` (`[n][dh]`) = attention of query `j` over positions `0..=start + j`, on the
+/// widest FMA kernel the CPU has (the same arithmetic on every level).
+fn causal_head_attention(head: &HeadView, n: usize, start: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd_level() != SimdLevel::Portable {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { causal_head_attention_fma(head, n, start, out) };
+    }
+    causal_head_attention_generic(head, n, start, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn causal_head_attention_fma(head: &HeadView, n: usize, start: usize, out: &mut [f32]) {
+    causal_head_attention_generic(head, n, start, out)
+}
+
+#[inline(always)]
+fn causal_head_attention_generic(head: &HeadView, n: usize, start: usize, out: &mut [f32]) {
+    let (d, dh) = (head.d, head.dh);
+    let mut scores = Vec::with_capacity(start + n);
+    for j in 0..n {
+        let qj = &head.q[j * d..][..dh];
+        scores.clear();
+        scores.extend((0..start + j + 1).map(|t| dot(qj, &head.keys[t * d..][..dh])));
+        softmax_row(&mut scores);
+        let o = &mut out[j * dh..(j + 1) * dh];
+        for (t, p) in scores.iter().enumerate() {
+            o.iter_mut().zip(&head.values[t * d..][..dh]).for_each(|(o, v)| *o = p.mul_add(*v, *o));
+        }
+    }
+}
+
 /// Dot product in a fixed order (16 partial sums, then summed in order).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));

@@ -12,6 +12,8 @@ pub const MAX_ROWS: usize = 128;
 pub const PANEL: usize = 32;
 const PANELS_PER_TASK: usize = 4;
 const ROW_BLOCK: usize = 4;
+/// Rows per AVX2 kernel call (12 accumulators, 2 weight vectors, 1 broadcast).
+const AVX2_ROWS: usize = 6;
 
 /// A weight matrix kept on the host in panels, with an optional bias.
 #[derive(Debug, Clone)]
@@ -176,18 +178,25 @@ fn panel_product(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[f32], out: 
                 r += rows;
                 continue;
             }
-            let rows = ROW_BLOCK.min(m - r);
             #[cfg(target_arch = "x86_64")]
             if simd == 1 {
-                match rows {
-                    4 => kernel_avx2::<4>(xr, ldx, k, pw, or, ldo),
-                    3 => kernel_avx2::<3>(xr, ldx, k, pw, or, ldo),
-                    2 => kernel_avx2::<2>(xr, ldx, k, pw, or, ldo),
-                    _ => kernel_avx2::<1>(xr, ldx, k, pw, or, ldo),
+                // 16 vector registers: 6 rows x 16 columns of accumulators, twice per panel.
+                let rows = AVX2_ROWS.min(m - r);
+                for half in 0..2 {
+                    let (w, o) = (pw.add(16 * half), or.add(16 * half));
+                    match rows {
+                        6 => kernel_avx2::<6>(xr, ldx, k, w, o, ldo),
+                        5 => kernel_avx2::<5>(xr, ldx, k, w, o, ldo),
+                        4 => kernel_avx2::<4>(xr, ldx, k, w, o, ldo),
+                        3 => kernel_avx2::<3>(xr, ldx, k, w, o, ldo),
+                        2 => kernel_avx2::<2>(xr, ldx, k, w, o, ldo),
+                        _ => kernel_avx2::<1>(xr, ldx, k, w, o, ldo),
+                    }
                 }
                 r += rows;
                 continue;
             }
+            let rows = ROW_BLOCK.min(m - r);
             kernel_portable(xr, ldx, rows, k, pw, or, ldo);
             r += rows;
         }
@@ -215,27 +224,21 @@ unsafe fn kernel_avx512<const M: usize>(px: *const f32, ldx: usize, k: usize, pw
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+/// 16 of a panel's 32 columns (`pw` points at the first of them) for `M` rows.
 unsafe fn kernel_avx2<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); 4]; M];
+    let mut acc = [[_mm256_setzero_ps(); 2]; M];
     for c in 0..k {
-        let w = [
-            _mm256_loadu_ps(pw.add(c * PANEL)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 8)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 16)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 24)),
-        ];
+        let w = [_mm256_loadu_ps(pw.add(c * PANEL)), _mm256_loadu_ps(pw.add(c * PANEL + 8))];
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let xb = _mm256_set1_ps(*px.add(r * ldx + c));
-            for l in 0..4 {
-                acc_r[l] = _mm256_fmadd_ps(xb, w[l], acc_r[l]);
-            }
+            acc_r[0] = _mm256_fmadd_ps(xb, w[0], acc_r[0]);
+            acc_r[1] = _mm256_fmadd_ps(xb, w[1], acc_r[1]);
         }
     }
     for (r, acc_r) in acc.iter().enumerate() {
-        for (l, a) in acc_r.iter().enumerate() {
-            _mm256_storeu_ps(po.add(r * ldo + 8 * l), *a);
-        }
+        _mm256_storeu_ps(po.add(r * ldo), acc_r[0]);
+        _mm256_storeu_ps(po.add(r * ldo + 8), acc_r[1]);
     }
 }
 

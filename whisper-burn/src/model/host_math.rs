@@ -1,6 +1,34 @@
 //! Element-wise math on host buffers for the CPU encoder: `exp`, GELU and layer norm,
 //! written branch-free so the compiler vectorizes them.
 use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// The widest vector instructions this CPU runs. Without FMA in hardware `mul_add` is a
+/// call to a software `fmaf` (the same correctly rounded result, 20-50x slower), so
+/// every loop that uses it needs an FMA build: results are bit-identical across levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimdLevel {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// Detected once per process.
+pub fn simd_level() -> SimdLevel {
+    static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("fma") {
+                return SimdLevel::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Portable
+    })
+}
 
 /// `e^x` to about one ulp: `x = n ln2 + r` (ln2 split in two for an exact reduction),
 /// `e^r` by a degree-7 polynomial on `|r| <= ln2 / 2`. Flushes to 0 below about -87.3.
@@ -49,11 +77,18 @@ pub fn gelu_in_place(data: &mut [f32]) {
 
 fn gelu_chunk(c: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        unsafe { gelu_chunk_avx512(c) };
-        return;
+    match simd_level() {
+        // SAFETY: the CPU has the kernel's features.
+        SimdLevel::Avx512 => return unsafe { gelu_chunk_avx512(c) },
+        SimdLevel::Avx2 => return unsafe { gelu_chunk_avx2(c) },
+        SimdLevel::Portable => {}
     }
+    c.iter_mut().for_each(|v| *v = gelu(*v));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_chunk_avx2(c: &mut [f32]) {
     c.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
@@ -66,11 +101,18 @@ unsafe fn gelu_chunk_avx512(c: &mut [f32]) {
 /// Softmax of one row, in place.
 pub fn softmax_row(row: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        unsafe { softmax_row_avx512(row) };
-        return;
+    match simd_level() {
+        // SAFETY: the CPU has the kernel's features.
+        SimdLevel::Avx512 => return unsafe { softmax_row_avx512(row) },
+        SimdLevel::Avx2 => return unsafe { softmax_row_avx2(row) },
+        SimdLevel::Portable => {}
     }
+    softmax_row_generic(row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_row_avx2(row: &mut [f32]) {
     softmax_row_generic(row)
 }
 
