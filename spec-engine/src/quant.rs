@@ -34,7 +34,7 @@ impl QuantMatrix {
             scales[r] = scale;
             let inv = 1.0 / scale;
             for (q, v) in data[r * cols..(r + 1) * cols].iter_mut().zip(row) {
-                *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                *q = round_nearest(v * inv).clamp(-127.0, 127.0) as i8;
             }
         }
         let row_sums = data.chunks(cols.max(1)).map(|r| r.iter().map(|v| *v as i32).sum()).collect();
@@ -86,6 +86,9 @@ impl QuantMatrix {
         if has_vnni() && self.cols() % 64 == 0 {
             return self.matvec_vnni(x, out);
         }
+        if has_avx2() && self.cols() % Q4_GROUP == 0 {
+            return self.matvec_int_avx2(x, out);
+        }
         let simd = has_avx2();
         let block = |(block, chunk): (usize, &mut [f32])| {
             for (i, o) in chunk.iter_mut().enumerate() {
@@ -115,6 +118,40 @@ impl QuantMatrix {
         } else {
             out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
         }
+    }
+
+    /// Integer dot products on AVX2 (`maddubs`: 32 byte products per instruction)
+    /// against `x` quantized to 8 bits on the fly.
+    fn matvec_int_avx2(&self, x: &[f32], out: &mut [f32]) {
+        let qx = QuantVec::new(x);
+        let block = |(block, chunk): (usize, &mut [f32])| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                // SAFETY: only reached when `has_avx2()` is true.
+                *o = unsafe { self.row_dot_int_avx2(block * ROWS_PER_TASK + i, &qx) };
+            }
+        };
+        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
+            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        } else {
+            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn row_dot_int_avx2(&self, r: usize, qx: &QuantVec) -> f32 {
+        match self {
+            QuantMatrix::Q8 { cols, data, scales, .. } => simd::dot_i8_i8(&data[r * cols..(r + 1) * cols], &qx.signed) as f32 * qx.scale * scales[r],
+            QuantMatrix::Q4 { cols, data, scales, .. } => {
+                let groups = cols / Q4_GROUP;
+                simd::dot_q4_i8(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], &qx.signed, &qx.group_sums) * qx.scale
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn row_dot_int_avx2(&self, r: usize, qx: &QuantVec) -> f32 {
+        let _ = qx;
+        0.0 * r as f32
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -219,6 +256,15 @@ fn dot_q4(bytes: &[u8], x: &[f32]) -> f32 {
     acc.iter().sum()
 }
 
+/// Round to nearest (ties to even) for `|v| < 2^22`, branch-free so quantization loops
+/// vectorize (`f32::round` is a call to `roundf` on baseline x86-64).
+#[inline(always)]
+fn round_nearest(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    let v = v.clamp(-4_194_304.0, 4_194_304.0);
+    (v + MAGIC) - MAGIC
+}
+
 /// True when the AVX-512 VNNI integer kernels can run.
 pub fn has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -250,7 +296,7 @@ impl QuantVec {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
         let inv = 1.0 / scale;
-        let signed: Vec<i8> = x.iter().map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8).collect();
+        let signed: Vec<i8> = x.iter().map(|v| round_nearest(v * inv).clamp(-127.0, 127.0) as i8).collect();
         let biased = signed.iter().map(|v| (*v as i16 + 128) as u8).collect();
         let group_sums = signed.chunks(Q4_GROUP).map(|g| g.iter().map(|v| *v as i32).sum()).collect();
         Self { signed, biased, group_sums, scale }
@@ -352,6 +398,113 @@ mod simd {
         s
     }
 
+    /// Sum of the 8 i32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum_i32(v: __m256i) -> i32 {
+        let mut lanes = [0i32; 8];
+        _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
+        lanes.iter().sum()
+    }
+
+    /// `sum(w[i] * x[i])` for int8 `w` and `x` (both within -127..=127), length a
+    /// multiple of 32: `maddubs(|w|, x * sign(w))` keeps each pair sum below 2^15.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_i8_i8(w: &[i8], x: &[i8]) -> i32 {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 32 <= w.len().min(x.len()) {
+            let vw = _mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i);
+            let vx = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vx, vw));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+            i += 32;
+        }
+        hsum_i32(acc)
+    }
+
+    /// One row of packed int4 weights (stored as q + 8, byte j of a group = elements j
+    /// and j + 16) against int8 activations: `sum_g scale_g * (dot(w+8, x) - 8 sum(x_g))`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_q4_i8(bytes: &[u8], scales: &[f32], x: &[i8], group_sums: &[i32]) -> f32 {
+        let mask = _mm_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_ps();
+        let mut offset = 0f32;
+        for (g, scale) in scales.iter().enumerate() {
+            let b = _mm_loadu_si128(bytes.as_ptr().add(g * Q4_GROUP / 2) as *const __m128i);
+            let lo = _mm_and_si128(b, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+            let w = _mm256_set_m128i(hi, lo);
+            let xv = _mm256_loadu_si256(x.as_ptr().add(g * Q4_GROUP) as *const __m256i);
+            let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(*scale), acc);
+            offset += scale * (8 * group_sums[g]) as f32;
+        }
+        hsum(acc) - offset
+    }
+
+    /// Sums of 8 vectors of i32 lanes: lane `i` of the result is the sum of `v[i]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum8(v: &[__m256i; 8]) -> __m256i {
+        let h1 = _mm256_hadd_epi32(v[0], v[1]);
+        let h2 = _mm256_hadd_epi32(v[2], v[3]);
+        let h3 = _mm256_hadd_epi32(v[4], v[5]);
+        let h4 = _mm256_hadd_epi32(v[6], v[7]);
+        let (h5, h6) = (_mm256_hadd_epi32(h1, h2), _mm256_hadd_epi32(h3, h4));
+        _mm256_add_epi32(_mm256_permute2x128_si256(h5, h6, 0x20), _mm256_permute2x128_si256(h5, h6, 0x31))
+    }
+
+    /// `out[j] = scale * row_scales[j] * (rows[j] . q)` for int8 rows `dim` wide (a
+    /// multiple of 32) and int8 `q`, 8 rows at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scores_i8(rows: &[i8], dim: usize, q: &[i8], row_scales: &[f32], scale: f32, out: &mut [f32]) {
+        let ones = _mm256_set1_epi16(1);
+        let n = out.len().min(row_scales.len()).min(rows.len() / dim);
+        let row_dot = |j: usize| -> __m256i {
+            let mut acc = _mm256_setzero_si256();
+            for c in (0..dim).step_by(32) {
+                let vw = _mm256_loadu_si256(rows.as_ptr().add(j * dim + c) as *const __m256i);
+                let vq = _mm256_loadu_si256(q.as_ptr().add(c) as *const __m256i);
+                let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vq, vw));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+            }
+            acc
+        };
+        let sv = _mm256_set1_ps(scale);
+        let mut j = 0;
+        while j + 8 <= n {
+            let sums = hsum8(&[row_dot(j), row_dot(j + 1), row_dot(j + 2), row_dot(j + 3), row_dot(j + 4), row_dot(j + 5), row_dot(j + 6), row_dot(j + 7)]);
+            let f = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), sv), _mm256_loadu_ps(row_scales.as_ptr().add(j)));
+            _mm256_storeu_ps(out.as_mut_ptr().add(j), f);
+            j += 8;
+        }
+        while j < n {
+            out[j] = scale * row_scales[j] * hsum_i32(row_dot(j)) as f32;
+            j += 1;
+        }
+    }
+
+    /// `out[0..64] = sum_j p[j] * row_scales[j] * rows[j]` for int8 rows 64 wide, the
+    /// sum kept in registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weighted_sum_i8_64(rows: &[i8], row_scales: &[f32], p: &[f32], out: &mut [f32]) {
+        let n = p.len().min(row_scales.len()).min(rows.len() / 64);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for j in 0..n {
+            let w = _mm256_set1_ps(p[j] * row_scales[j]);
+            let base = rows.as_ptr().add(j * 64);
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(i8x8(base.add(8 * l)), w, *a);
+            }
+        }
+        for (l, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * l), *a);
+        }
+    }
+
     /// `out += w * q` for int8 `q`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn axpy_i8(q: &[i8], w: f32, out: &mut [f32]) {
@@ -430,6 +583,35 @@ impl QuantRows {
         self.scales[row] * dot_i8(q, x)
     }
 
+    /// `out[j] = scale * (row j . q)` for every row, with `q` quantized to 8 bits
+    /// (integer dot products on AVX2 when the row width is a multiple of 32).
+    pub fn scores(&self, q: &[f32], scale: f32, out: &mut Vec<f32>) {
+        out.clear();
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() && self.dim % 32 == 0 {
+            let qx = QuantVec::new(q);
+            out.resize(self.len(), 0.0);
+            // SAFETY: AVX2 checked; rows are `dim` wide, a multiple of 32.
+            unsafe { simd::scores_i8(&self.data, self.dim, &qx.signed, &self.scales, scale * qx.scale, out) };
+            return;
+        }
+        let simd = has_avx2();
+        out.extend((0..self.len()).map(|j| scale * self.dot(j, q, simd)));
+    }
+
+    /// `out = sum_j p[j] * row j` (`out` is `dim` wide).
+    pub fn weighted_sum(&self, p: &[f32], out: &mut [f32]) {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() && self.dim == 64 {
+            // SAFETY: AVX2 checked; rows are 64 wide.
+            unsafe { simd::weighted_sum_i8_64(&self.data, &self.scales, p, out) };
+            return;
+        }
+        let simd = has_avx2();
+        p.iter().enumerate().for_each(|(j, pj)| self.axpy(j, *pj, out, simd));
+    }
+
     /// `out += w * row`.
     #[inline]
     pub fn axpy(&self, row: usize, w: f32, out: &mut [f32], simd: bool) {
@@ -470,9 +652,13 @@ mod tests {
             let q = QuantMatrix::quantize(&w, rows, cols, bits);
             let mut got = vec![0.0; rows];
             q.matvec(&x, &mut got);
-            let portable: Vec<f32> = (0..rows).map(|r| q.row_dot(r, &x)).collect();
-            for (a, b) in got.iter().zip(&portable) {
-                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "simd {a} vs portable {b}");
+            if has_avx2() {
+                // The float SIMD kernel against the portable one (the matvec itself may
+                // quantize the activations too, checked against `want` below).
+                for r in 0..rows {
+                    let (a, b) = (q.row_dot_simd(r, &x), q.row_dot(r, &x));
+                    assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "simd {a} vs portable {b}");
+                }
             }
             let max_err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             let max_val = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -497,6 +683,56 @@ mod tests {
             let max = float.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (a, b) in got.iter().zip(&float) {
                 assert!((a - b).abs() < 0.02 * max, "bits {bits}: vnni {a} vs float {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn integer_avx2_kernels_track_the_float_kernels() {
+        if !has_avx2() {
+            eprintln!("no AVX2 here: skipped");
+            return;
+        }
+        let (rows, cols) = (70, 128);
+        let w = matrix(rows, cols);
+        let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
+        let qx = QuantVec::new(&x);
+        for bits in [8u8, 4] {
+            let q = QuantMatrix::quantize(&w, rows, cols, bits);
+            let float: Vec<f32> = (0..rows).map(|r| q.row_dot(r, &x)).collect();
+            let max = float.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (r, b) in float.iter().enumerate() {
+                // SAFETY: AVX2 checked above.
+                let a = unsafe { q.row_dot_int_avx2(r, &qx) };
+                assert!((a - b).abs() < 0.02 * max, "bits {bits} row {r}: avx2 int {a} vs float {b}");
+            }
+        }
+        // Extremes: -127 * -127 pairs must not saturate.
+        let w8 = vec![-127i8; 64];
+        // SAFETY: AVX2 checked above.
+        assert_eq!(unsafe { simd::dot_i8_i8(&w8, &w8) }, 64 * 127 * 127);
+    }
+
+    #[test]
+    fn attention_kernels_track_the_per_row_ones() {
+        for (frames, dim) in [(37usize, 64usize), (20, 32), (9, 48)] {
+            let keys = matrix(frames, dim);
+            let rows = QuantRows::quantize(&keys, dim);
+            let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.21).cos()).collect();
+            let mut got = Vec::new();
+            rows.scores(&q, 0.125, &mut got);
+            let want: Vec<f32> = (0..frames).map(|j| 0.125 * rows.dot(j, &q, false)).collect();
+            let max = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 0.02 * max, "frames {frames} dim {dim}: {a} vs {b}");
+            }
+            let p: Vec<f32> = (0..frames).map(|j| 1.0 / (1.0 + j as f32)).collect();
+            let mut sum = vec![0f32; dim];
+            rows.weighted_sum(&p, &mut sum);
+            let mut want = vec![0f32; dim];
+            p.iter().enumerate().for_each(|(j, pj)| rows.axpy(j, *pj, &mut want, false));
+            for (a, b) in sum.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "dim {dim}: {a} vs {b}");
             }
         }
     }

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
+use whisper_burn::model::host_math::softmax_row;
 use whisper_burn::model::layers::{LayerNorm, Linear};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
@@ -239,20 +240,14 @@ impl SelfDraft {
     fn cross_attention(&self, q: &[f32], kv: &CrossKv) -> Vec<f32> {
         let dh = self.d_model / self.n_heads;
         let scale = (dh as f32).powf(-0.5);
-        let simd = crate::quant::has_avx2();
-        let heads: Vec<Vec<f32>> = (0..self.n_heads)
-            .into_par_iter()
-            .map(|h| {
-                let qh = &q[h * dh..(h + 1) * dh];
-                let (k, v) = (&kv.keys[h], &kv.values[h]);
-                let scores: Vec<f32> = (0..k.len()).map(|j| scale * k.dot(j, qh, simd)).collect();
-                let p = softmax(&scores);
-                let mut o = vec![0f32; dh];
-                p.iter().enumerate().for_each(|(j, pj)| v.axpy(j, *pj, &mut o, simd));
-                o
-            })
-            .collect();
-        heads.concat()
+        let mut out = vec![0f32; self.d_model];
+        out.par_chunks_mut(dh).enumerate().for_each(|(h, o)| {
+            let mut scores = Vec::new();
+            kv.keys[h].scores(&q[h * dh..(h + 1) * dh], scale, &mut scores);
+            softmax_row(&mut scores);
+            kv.values[h].weighted_sum(&scores, o);
+        });
+        out
     }
 }
 
@@ -296,11 +291,19 @@ struct RowState {
     cached: Vec<u32>,
 }
 
-/// The main model's cross-attention keys and values of layer `l`, per (row, head):
-/// `([frame][head_dim] keys, values, head_dim)`, from the host cache or the backend's.
-fn cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize) -> Result<Vec<(Vec<f32>, Vec<f32>, usize)>> {
+/// Int8 copies of the main model's cross-attention keys and values of layer `l`, one
+/// `([frame][head_dim] keys, values)` pair per (row, head), from the host cache or the
+/// backend's; gathered and quantized on all threads.
+fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize) -> Result<Vec<(QuantRows, QuantRows)>> {
+    let jobs: Vec<(usize, usize)> = (0..state.batch_size()).flat_map(|r| (0..h).map(move |hh| (r, hh))).collect();
     if let Some(layer) = state.host_layers.get(l) {
-        return Ok(layer.cross.iter().flat_map(|c| (0..h).map(move |hh| (c.head_keys(hh), c.head_values(hh), c.head_dim))).collect());
+        return Ok(jobs
+            .into_par_iter()
+            .map(|(r, hh)| {
+                let c = &layer.cross[r];
+                (QuantRows::quantize(&c.head_keys(hh), c.head_dim), QuantRows::quantize(&c.head_values(hh), c.head_dim))
+            })
+            .collect());
     }
     let layer = &state.layers[l];
     let [_, t, d] = layer.cross_k.dims();
@@ -309,7 +312,10 @@ fn cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize) -> Resul
     let gather = |all: &[f32], r: usize, hh: usize| -> Vec<f32> {
         (0..t).flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied()).collect()
     };
-    Ok((0..state.batch_size()).flat_map(|r| (0..h).map(move |hh| (r, hh))).map(|(r, hh)| (gather(&k, r, hh), gather(&v, r, hh), dh)).collect())
+    Ok(jobs
+        .into_par_iter()
+        .map(|(r, hh)| (QuantRows::quantize(&gather(&k, r, hh), dh), QuantRows::quantize(&gather(&v, r, hh), dh)))
+        .collect())
 }
 
 /// Per-batch state of a [`SelfDraft`].
@@ -328,11 +334,7 @@ impl<B: Backend> Proposer<B> for SelfProposer {
         let h = self.draft.n_heads;
         for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
             // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
-            let heads = cross_heads(main_state, l, h)?;
-            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = heads
-                .into_par_iter()
-                .map(|(k, v, dh)| (QuantRows::quantize(&k, dh), QuantRows::quantize(&v, dh)))
-                .unzip();
+            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = quantized_cross_heads(main_state, l, h)?.into_iter().unzip();
             let (mut keys, mut values) = (keys.drain(..), values.drain(..));
             for row in rows.iter_mut() {
                 row.cross.push(CrossKv { keys: keys.by_ref().take(h).collect(), values: values.by_ref().take(h).collect() });

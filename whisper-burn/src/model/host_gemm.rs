@@ -14,6 +14,8 @@ const PANELS_PER_TASK: usize = 4;
 const ROW_BLOCK: usize = 4;
 /// Rows per AVX2 kernel call (12 accumulators, 2 weight vectors, 1 broadcast).
 const AVX2_ROWS: usize = 6;
+/// Up to this many rows the AVX2 path streams each panel once (4-row blocks).
+const FEW_ROWS: usize = 16;
 
 /// A weight matrix kept on the host in panels, with an optional bias.
 #[derive(Debug, Clone)]
@@ -180,7 +182,20 @@ fn panel_product(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[f32], out: 
             }
             #[cfg(target_arch = "x86_64")]
             if simd == 1 {
-                // 16 vector registers: 6 rows x 16 columns of accumulators, twice per panel.
+                // 16 vector registers. Few rows (decoder steps, memory-bound): all 32
+                // columns of up to 4 rows in one pass, so the panel streams once.
+                if m <= FEW_ROWS {
+                    let rows = ROW_BLOCK.min(m - r);
+                    match rows {
+                        4 => kernel_avx2_wide::<4>(xr, ldx, k, pw, or, ldo),
+                        3 => kernel_avx2_wide::<3>(xr, ldx, k, pw, or, ldo),
+                        2 => kernel_avx2_wide::<2>(xr, ldx, k, pw, or, ldo),
+                        _ => kernel_avx2_wide::<1>(xr, ldx, k, pw, or, ldo),
+                    }
+                    r += rows;
+                    continue;
+                }
+                // Many rows (compute-bound): 6 rows x 16 columns of accumulators, twice per panel.
                 let rows = AVX2_ROWS.min(m - r);
                 for half in 0..2 {
                     let (w, o) = (pw.add(16 * half), or.add(16 * half));
@@ -239,6 +254,33 @@ unsafe fn kernel_avx2<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: 
     for (r, acc_r) in acc.iter().enumerate() {
         _mm256_storeu_ps(po.add(r * ldo), acc_r[0]);
         _mm256_storeu_ps(po.add(r * ldo + 8), acc_r[1]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+/// All 32 columns of a panel for `M` rows (up to 4).
+unsafe fn kernel_avx2_wide<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); 4]; M];
+    for c in 0..k {
+        let w = [
+            _mm256_loadu_ps(pw.add(c * PANEL)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 8)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 16)),
+            _mm256_loadu_ps(pw.add(c * PANEL + 24)),
+        ];
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let xb = _mm256_set1_ps(*px.add(r * ldx + c));
+            for l in 0..4 {
+                acc_r[l] = _mm256_fmadd_ps(xb, w[l], acc_r[l]);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        for (l, a) in acc_r.iter().enumerate() {
+            _mm256_storeu_ps(po.add(r * ldo + 8 * l), *a);
+        }
     }
 }
 

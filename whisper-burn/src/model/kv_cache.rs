@@ -33,13 +33,22 @@ impl HostCross {
     /// Head `head`'s keys as `[frames][head_dim]`.
     pub fn head_keys(&self, head: usize) -> Vec<f32> {
         let (panels, dh) = (&self.keys[head], self.head_dim);
-        (0..self.frames).flat_map(|f| (0..dh).map(move |c| panels[(f / 32) * dh * 32 + c * 32 + f % 32])).collect()
+        let mut out = vec![0f32; self.frames * dh];
+        for (f, row) in out.chunks_mut(dh).enumerate() {
+            let panel = &panels[(f / 32) * dh * 32 + f % 32..];
+            row.iter_mut().enumerate().for_each(|(c, v)| *v = panel[c * 32]);
+        }
+        out
     }
 
     /// Head `head`'s values as `[frames][head_dim]`.
     pub fn head_values(&self, head: usize) -> Vec<f32> {
         let (panels, dh) = (&self.values[head], self.head_dim);
-        (0..self.frames).flat_map(|f| (0..dh).map(move |o| panels[(o / 32) * self.frames * 32 + f * 32 + o % 32])).collect()
+        let mut out = vec![0f32; self.frames * dh];
+        for (f, row) in out.chunks_mut(dh).enumerate() {
+            row.iter_mut().enumerate().for_each(|(o, v)| *v = panels[(o / 32) * self.frames * 32 + f * 32 + o % 32]);
+        }
+        out
     }
 }
 
