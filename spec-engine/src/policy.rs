@@ -13,7 +13,7 @@ pub enum DraftLength {
 
 impl Default for DraftLength {
     fn default() -> Self {
-        DraftLength::Adaptive { start: 4, min: 1, max: 8, min_confidence: 0.3 }
+        DraftLength::Adaptive { start: 5, min: 2, max: 6, min_confidence: 0.1 }
     }
 }
 
