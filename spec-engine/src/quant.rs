@@ -90,44 +90,30 @@ impl QuantMatrix {
             return self.matvec_int_avx2(x, out);
         }
         let simd = has_avx2();
-        let block = |(block, chunk): (usize, &mut [f32])| {
-            for (i, o) in chunk.iter_mut().enumerate() {
-                let r = block * ROWS_PER_TASK + i;
-                *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) };
-            }
-        };
-        // Small matrices cost less than handing work to another thread.
-        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
-            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
-        } else {
-            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
-        }
+        self.for_row_blocks(out, |r| if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) });
     }
 
     /// Integer dot products (AVX-512 VNNI) against `x` quantized to 8 bits on the fly.
     fn matvec_vnni(&self, x: &[f32], out: &mut [f32]) {
         let qx = QuantVec::new(x);
-        let block = |(block, chunk): (usize, &mut [f32])| {
-            for (i, o) in chunk.iter_mut().enumerate() {
-                // SAFETY: only reached when `has_vnni()` is true.
-                *o = unsafe { self.row_dot_vnni(block * ROWS_PER_TASK + i, &qx) };
-            }
-        };
-        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
-            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
-        } else {
-            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
-        }
+        // SAFETY: only reached when `has_vnni()` is true.
+        self.for_row_blocks(out, |r| unsafe { self.row_dot_vnni(r, &qx) });
     }
 
     /// Integer dot products on AVX2 (`maddubs`: 32 byte products per instruction)
     /// against `x` quantized to 8 bits on the fly.
     fn matvec_int_avx2(&self, x: &[f32], out: &mut [f32]) {
         let qx = QuantVec::new(x);
+        // SAFETY: only reached when `has_avx2()` is true.
+        self.for_row_blocks(out, |r| unsafe { self.row_dot_int_avx2(r, &qx) });
+    }
+
+    /// `out[r] = row_dot(r)` in blocks of rows, on all threads for large matrices only
+    /// (small ones cost less than handing work to another thread).
+    fn for_row_blocks(&self, out: &mut [f32], row_dot: impl Fn(usize) -> f32 + Sync) {
         let block = |(block, chunk): (usize, &mut [f32])| {
             for (i, o) in chunk.iter_mut().enumerate() {
-                // SAFETY: only reached when `has_avx2()` is true.
-                *o = unsafe { self.row_dot_int_avx2(block * ROWS_PER_TASK + i, &qx) };
+                *o = row_dot(block * ROWS_PER_TASK + i);
             }
         };
         if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {

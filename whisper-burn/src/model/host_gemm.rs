@@ -187,10 +187,10 @@ fn panel_product(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[f32], out: 
                 if m <= FEW_ROWS {
                     let rows = ROW_BLOCK.min(m - r);
                     match rows {
-                        4 => kernel_avx2_wide::<4>(xr, ldx, k, pw, or, ldo),
-                        3 => kernel_avx2_wide::<3>(xr, ldx, k, pw, or, ldo),
-                        2 => kernel_avx2_wide::<2>(xr, ldx, k, pw, or, ldo),
-                        _ => kernel_avx2_wide::<1>(xr, ldx, k, pw, or, ldo),
+                        4 => kernel_avx2::<4, 4>(xr, ldx, k, pw, or, ldo),
+                        3 => kernel_avx2::<3, 4>(xr, ldx, k, pw, or, ldo),
+                        2 => kernel_avx2::<2, 4>(xr, ldx, k, pw, or, ldo),
+                        _ => kernel_avx2::<1, 4>(xr, ldx, k, pw, or, ldo),
                     }
                     r += rows;
                     continue;
@@ -200,12 +200,12 @@ fn panel_product(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[f32], out: 
                 for half in 0..2 {
                     let (w, o) = (pw.add(16 * half), or.add(16 * half));
                     match rows {
-                        6 => kernel_avx2::<6>(xr, ldx, k, w, o, ldo),
-                        5 => kernel_avx2::<5>(xr, ldx, k, w, o, ldo),
-                        4 => kernel_avx2::<4>(xr, ldx, k, w, o, ldo),
-                        3 => kernel_avx2::<3>(xr, ldx, k, w, o, ldo),
-                        2 => kernel_avx2::<2>(xr, ldx, k, w, o, ldo),
-                        _ => kernel_avx2::<1>(xr, ldx, k, w, o, ldo),
+                        6 => kernel_avx2::<6, 2>(xr, ldx, k, w, o, ldo),
+                        5 => kernel_avx2::<5, 2>(xr, ldx, k, w, o, ldo),
+                        4 => kernel_avx2::<4, 2>(xr, ldx, k, w, o, ldo),
+                        3 => kernel_avx2::<3, 2>(xr, ldx, k, w, o, ldo),
+                        2 => kernel_avx2::<2, 2>(xr, ldx, k, w, o, ldo),
+                        _ => kernel_avx2::<1, 2>(xr, ldx, k, w, o, ldo),
                     }
                 }
                 r += rows;
@@ -237,42 +237,22 @@ unsafe fn kernel_avx512<const M: usize>(px: *const f32, ldx: usize, k: usize, pw
     }
 }
 
+/// `V` vectors of 8 columns of a panel (`pw` points at the first of them) for `M` rows:
+/// `V = 4` streams all 32 columns once (few rows), `V = 2` does half a panel per call so
+/// 6 rows of accumulators fit the 16 registers (many rows).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-/// 16 of a panel's 32 columns (`pw` points at the first of them) for `M` rows.
-unsafe fn kernel_avx2<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
+unsafe fn kernel_avx2<const M: usize, const V: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); 2]; M];
+    let mut acc = [[_mm256_setzero_ps(); V]; M];
     for c in 0..k {
-        let w = [_mm256_loadu_ps(pw.add(c * PANEL)), _mm256_loadu_ps(pw.add(c * PANEL + 8))];
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            let xb = _mm256_set1_ps(*px.add(r * ldx + c));
-            acc_r[0] = _mm256_fmadd_ps(xb, w[0], acc_r[0]);
-            acc_r[1] = _mm256_fmadd_ps(xb, w[1], acc_r[1]);
+        let mut w = [_mm256_setzero_ps(); V];
+        for (l, wl) in w.iter_mut().enumerate() {
+            *wl = _mm256_loadu_ps(pw.add(c * PANEL + 8 * l));
         }
-    }
-    for (r, acc_r) in acc.iter().enumerate() {
-        _mm256_storeu_ps(po.add(r * ldo), acc_r[0]);
-        _mm256_storeu_ps(po.add(r * ldo + 8), acc_r[1]);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-/// All 32 columns of a panel for `M` rows (up to 4).
-unsafe fn kernel_avx2_wide<const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const f32, po: *mut f32, ldo: usize) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); 4]; M];
-    for c in 0..k {
-        let w = [
-            _mm256_loadu_ps(pw.add(c * PANEL)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 8)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 16)),
-            _mm256_loadu_ps(pw.add(c * PANEL + 24)),
-        ];
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let xb = _mm256_set1_ps(*px.add(r * ldx + c));
-            for l in 0..4 {
+            for l in 0..V {
                 acc_r[l] = _mm256_fmadd_ps(xb, w[l], acc_r[l]);
             }
         }
