@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release -p whisper-bench
 audio="${1:-../shared/data/clips/jfk.flac}"
-./target/release/whisper-bench transcribe --model weights/models/base "$audio"
-./target/release/whisper-bench transcribe --model weights/models/base --draft self-q8 --json "$audio"
+bin="${CARGO_TARGET_DIR:-target}/release/whisper-bench"
+"$bin" transcribe --model weights/models/base "$audio"
+"$bin" transcribe --model weights/models/base --draft self-q8 --json "$audio"
