@@ -4,7 +4,7 @@ use crate::error::{Result, SpecError};
 use crate::model_draft::ModelDraft;
 use crate::policy::DraftLength;
 use crate::proposer::Proposer;
-use crate::self_draft::{SelfDraft, WeightBits};
+use crate::self_draft::{SelfDraft, WeightBits, DEFAULT_DRAFT_VOCAB, DRAFT_MARGIN_FRAMES};
 use crate::speculative::SpeculativeDecoder;
 use burn::prelude::*;
 use std::str::FromStr;
@@ -17,8 +17,9 @@ pub enum DraftSpec {
     /// Plain greedy decoding, no draft.
     None,
     /// The main model's own decoder with 8-bit (or 4-bit) weights and a reduced vocabulary,
-    /// reading the main model's encoder output.
-    SelfQuantized { bits: u8, vocab: usize },
+    /// reading the main model's encoder output (over the audio and `margin_frames` of the
+    /// padding after it; `None`: the whole window).
+    SelfQuantized { bits: u8, vocab: usize, margin_frames: Option<usize> },
     /// A separate smaller model with the same tokenizer (directory or hub id).
     Model(String),
 }
@@ -28,8 +29,8 @@ impl FromStr for DraftSpec {
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
             "" | "none" => DraftSpec::None,
-            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab: crate::self_draft::DEFAULT_DRAFT_VOCAB },
-            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab: crate::self_draft::DEFAULT_DRAFT_VOCAB },
+            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab: DEFAULT_DRAFT_VOCAB, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
+            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab: DEFAULT_DRAFT_VOCAB, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
             other if other.starts_with("self-") => return Err(SpecError::BadDraftSpec(other.into())),
             other => DraftSpec::Model(other.into()),
         })
@@ -82,8 +83,8 @@ impl<B: Backend> Engine<B> {
     pub fn with_main(main: Arc<Pipeline<B>>, config: EngineConfig, device: &B::Device) -> Result<Self> {
         let draft = match &config.draft {
             DraftSpec::None => LoadedDraft::None,
-            DraftSpec::SelfQuantized { bits, vocab } => {
-                LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(&main, WeightBits::from_bits(*bits)?, *vocab)?))
+            DraftSpec::SelfQuantized { bits, vocab, margin_frames } => {
+                LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(&main, WeightBits::from_bits(*bits)?, *vocab, *margin_frames)?))
             }
             DraftSpec::Model(name) => {
                 let draft = Pipeline::<B>::load(name, device)?;

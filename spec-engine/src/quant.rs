@@ -83,61 +83,100 @@ impl QuantMatrix {
 
     /// `out = W x`, parallel over blocks of rows.
     pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        self.matmul(&[x], out)
+    }
+
+    /// `out[j] = W xs[j]` for each activation row `j` (`out` is `[xs.len(), rows]`). Each
+    /// weight row is read from memory once for all activations (it stays in L1 between
+    /// them), and each output gets the same arithmetic as [`Self::matvec`] of its row.
+    pub fn matmul(&self, xs: &[&[f32]], out: &mut [f32]) {
         if has_vnni() && self.cols() % 64 == 0 {
-            return self.matvec_vnni(x, out);
+            let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
+            // SAFETY: only reached when `has_vnni()` is true.
+            return self.for_row_blocks(xs.len(), out, |r, o| o.iter_mut().zip(&qx).for_each(|(o, q)| *o = unsafe { self.row_dot_vnni(r, q) }));
         }
         if has_avx2() && self.cols() % Q4_GROUP == 0 {
-            return self.matvec_int_avx2(x, out);
+            // Integer dot products (`maddubs`: 32 byte products per instruction) against
+            // the activations quantized to 8 bits on the fly.
+            let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
+            // SAFETY: only reached when `has_avx2()` is true.
+            return self.for_row_blocks(xs.len(), out, |r, o| unsafe { self.row_dots_int_avx2(r, &qx, o) });
         }
         let simd = has_avx2();
-        self.for_row_blocks(out, |r| if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) });
+        self.for_row_blocks(xs.len(), out, |r, o| o.iter_mut().zip(xs).for_each(|(o, x)| *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) }));
     }
 
-    /// Integer dot products (AVX-512 VNNI) against `x` quantized to 8 bits on the fly.
-    fn matvec_vnni(&self, x: &[f32], out: &mut [f32]) {
-        let qx = QuantVec::new(x);
-        // SAFETY: only reached when `has_vnni()` is true.
-        self.for_row_blocks(out, |r| unsafe { self.row_dot_vnni(r, &qx) });
-    }
-
-    /// Integer dot products on AVX2 (`maddubs`: 32 byte products per instruction)
-    /// against `x` quantized to 8 bits on the fly.
-    fn matvec_int_avx2(&self, x: &[f32], out: &mut [f32]) {
-        let qx = QuantVec::new(x);
-        // SAFETY: only reached when `has_avx2()` is true.
-        self.for_row_blocks(out, |r| unsafe { self.row_dot_int_avx2(r, &qx) });
-    }
-
-    /// `out[r] = row_dot(r)` in blocks of rows, on all threads for large matrices only
-    /// (small ones cost less than handing work to another thread).
-    fn for_row_blocks(&self, out: &mut [f32], row_dot: impl Fn(usize) -> f32 + Sync) {
+    /// `out[j * rows + r]` = weight row `r` times activation `j`, where `row_dots(r, o)`
+    /// fills `o[j]` for all `m` activations; in blocks of weight rows, on all threads for
+    /// large products only (small ones cost less than handing work to another thread).
+    fn for_row_blocks(&self, m: usize, out: &mut [f32], row_dots: impl Fn(usize, &mut [f32]) + Sync) {
+        let rows = self.rows();
+        let mut by_row = if m == 1 { Vec::new() } else { vec![0f32; rows * m] };
+        let dst: &mut [f32] = if m == 1 { &mut out[..rows] } else { &mut by_row };
         let block = |(block, chunk): (usize, &mut [f32])| {
-            for (i, o) in chunk.iter_mut().enumerate() {
-                *o = row_dot(block * ROWS_PER_TASK + i);
+            for (i, o) in chunk.chunks_mut(m).enumerate() {
+                row_dots(block * ROWS_PER_TASK + i, o);
             }
         };
-        if self.rows() * self.cols() < PARALLEL_MIN_WEIGHTS {
-            out.chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+        if rows * self.cols() * m < PARALLEL_MIN_WEIGHTS {
+            dst.chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(block);
         } else {
-            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(block);
+            dst.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(block);
+        }
+        if m > 1 {
+            for (r, vals) in by_row.chunks(m).enumerate() {
+                vals.iter().enumerate().for_each(|(j, v)| out[j * rows + r] = *v);
+            }
+        }
+    }
+
+    /// Weight row `r` times each of `qx` (`out[j]`), the row's bytes decoded once per
+    /// group of four activations; each `out[j]` gets the same arithmetic as one alone.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn row_dots_int_avx2(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
+        for (qs, o) in qx.chunks(4).zip(out.chunks_mut(4)) {
+            match qs.len() {
+                4 => self.row_dots_int_avx2_n::<4>(r, qs, o),
+                3 => self.row_dots_int_avx2_n::<3>(r, qs, o),
+                2 => self.row_dots_int_avx2_n::<2>(r, qs, o),
+                _ => self.row_dots_int_avx2_n::<1>(r, qs, o),
+            }
         }
     }
 
     #[cfg(target_arch = "x86_64")]
-    unsafe fn row_dot_int_avx2(&self, r: usize, qx: &QuantVec) -> f32 {
+    #[inline(always)]
+    unsafe fn row_dots_int_avx2_n<const M: usize>(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
+        let xs: [&[i8]; M] = std::array::from_fn(|j| qx[j].signed.as_slice());
         match self {
-            QuantMatrix::Q8 { cols, data, scales, .. } => simd::dot_i8_i8(&data[r * cols..(r + 1) * cols], &qx.signed) as f32 * qx.scale * scales[r],
+            QuantMatrix::Q8 { cols, data, scales, .. } => {
+                let dots = simd::dots_i8_i8::<M>(&data[r * cols..(r + 1) * cols], xs);
+                for j in 0..M {
+                    out[j] = dots[j] as f32 * qx[j].scale * scales[r];
+                }
+            }
             QuantMatrix::Q4 { cols, data, scales, .. } => {
                 let groups = cols / Q4_GROUP;
-                simd::dot_q4_i8(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], &qx.signed, &qx.group_sums) * qx.scale
+                let sums: [&[i32]; M] = std::array::from_fn(|j| qx[j].group_sums.as_slice());
+                let dots = simd::dots_q4_i8::<M>(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], xs, sums);
+                for j in 0..M {
+                    out[j] = dots[j] * qx[j].scale;
+                }
             }
         }
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
+    /// Weight row `r` times `qx` (integer AVX2 kernels).
+    #[cfg(all(test, target_arch = "x86_64"))]
     unsafe fn row_dot_int_avx2(&self, r: usize, qx: &QuantVec) -> f32 {
-        let _ = qx;
-        0.0 * r as f32
+        let mut out = [0f32];
+        self.row_dots_int_avx2(r, std::slice::from_ref(qx), &mut out);
+        out[0]
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn row_dots_int_avx2(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
+        let _ = (r, qx, out);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -393,42 +432,61 @@ mod simd {
         lanes.iter().sum()
     }
 
-    /// `sum(w[i] * x[i])` for int8 `w` and `x` (both within -127..=127), length a
-    /// multiple of 32: `maddubs(|w|, x * sign(w))` keeps each pair sum below 2^15.
+    /// `sum(w[i] * x_j[i])` for int8 `w` and each of `M` int8 `x_j` (all within
+    /// -127..=127), length a multiple of 32: `maddubs(|w|, x * sign(w))` keeps each pair
+    /// sum below 2^15. `w` is loaded once for all `x_j`.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_i8_i8(w: &[i8], x: &[i8]) -> i32 {
+    pub unsafe fn dots_i8_i8<const M: usize>(w: &[i8], xs: [&[i8]; M]) -> [i32; M] {
         let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_si256();
+        let mut acc = [_mm256_setzero_si256(); M];
+        let n = xs.iter().fold(w.len(), |n, x| n.min(x.len()));
         let mut i = 0;
-        while i + 32 <= w.len().min(x.len()) {
+        while i + 32 <= n {
             let vw = _mm256_loadu_si256(w.as_ptr().add(i) as *const __m256i);
-            let vx = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
-            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vx, vw));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+            let aw = _mm256_sign_epi8(vw, vw);
+            for j in 0..M {
+                let vx = _mm256_loadu_si256(xs[j].as_ptr().add(i) as *const __m256i);
+                let pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(vx, vw));
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(pairs, ones));
+            }
             i += 32;
         }
-        hsum_i32(acc)
+        let mut out = [0i32; M];
+        for j in 0..M {
+            out[j] = hsum_i32(acc[j]);
+        }
+        out
     }
 
     /// One row of packed int4 weights (stored as q + 8, byte j of a group = elements j
-    /// and j + 16) against int8 activations: `sum_g scale_g * (dot(w+8, x) - 8 sum(x_g))`.
+    /// and j + 16) against each of `M` int8 activations:
+    /// `sum_g scale_g * (dot(w+8, x) - 8 sum(x_g))`. Each group is decoded once for all.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_q4_i8(bytes: &[u8], scales: &[f32], x: &[i8], group_sums: &[i32]) -> f32 {
+    pub unsafe fn dots_q4_i8<const M: usize>(bytes: &[u8], scales: &[f32], xs: [&[i8]; M], group_sums: [&[i32]; M]) -> [f32; M] {
         let mask = _mm_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_ps();
-        let mut offset = 0f32;
+        let mut acc = [_mm256_setzero_ps(); M];
+        let mut offset = [0f32; M];
         for (g, scale) in scales.iter().enumerate() {
             let b = _mm_loadu_si128(bytes.as_ptr().add(g * Q4_GROUP / 2) as *const __m128i);
             let lo = _mm_and_si128(b, mask);
             let hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
             let w = _mm256_set_m128i(hi, lo);
-            let xv = _mm256_loadu_si256(x.as_ptr().add(g * Q4_GROUP) as *const __m256i);
-            let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(*scale), acc);
-            offset += scale * (8 * group_sums[g]) as f32;
+            let sv = _mm256_set1_ps(*scale);
+            for j in 0..M {
+                let xv = _mm256_loadu_si256(xs[j].as_ptr().add(g * Q4_GROUP) as *const __m256i);
+                let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), sv, acc[j]);
+                offset[j] += scale * (8 * group_sums[j][g]) as f32;
+            }
         }
-        hsum(acc) - offset
+        let mut out = [0f32; M];
+        for j in 0..M {
+            out[j] = hsum(acc[j]) - offset[j];
+        }
+        out
     }
 
     /// Sums of 8 vectors of i32 lanes: lane `i` of the result is the sum of `v[i]`.
@@ -696,7 +754,7 @@ mod tests {
         // Extremes: -127 * -127 pairs must not saturate.
         let w8 = vec![-127i8; 64];
         // SAFETY: AVX2 checked above.
-        assert_eq!(unsafe { simd::dot_i8_i8(&w8, &w8) }, 64 * 127 * 127);
+        assert_eq!(unsafe { simd::dots_i8_i8::<2>(&w8, [&w8, &w8]) }, [64 * 127 * 127; 2]);
     }
 
     #[test]
@@ -719,6 +777,26 @@ mod tests {
             p.iter().enumerate().for_each(|(j, pj)| rows.axpy(j, *pj, &mut want, false));
             for (a, b) in sum.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "dim {dim}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_equals_one_matvec_per_row() {
+        // 2100 x 512 is above the parallel threshold; 40 x 96 below it.
+        for (rows, cols) in [(40usize, 96usize), (2100, 512)] {
+            let w = matrix(rows, cols);
+            let xs: Vec<Vec<f32>> = (0..3).map(|j| (0..cols).map(|i| ((i + 7 * j) as f32 * 0.37).sin()).collect()).collect();
+            let refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
+            for bits in [8u8, 4] {
+                let q = QuantMatrix::quantize(&w, rows, cols, bits);
+                let mut all = vec![0f32; 3 * rows];
+                q.matmul(&refs, &mut all);
+                for (j, x) in xs.iter().enumerate() {
+                    let mut one = vec![0f32; rows];
+                    q.matvec(x, &mut one);
+                    assert_eq!(&all[j * rows..(j + 1) * rows], &one[..], "bits {bits}, {rows}x{cols}, activation {j}");
+                }
             }
         }
     }

@@ -17,6 +17,13 @@ use whisper_burn::{DecoderState, Pipeline, Whisper};
 /// are numbered by frequency), plus every special and timestamp token.
 pub const DEFAULT_DRAFT_VOCAB: usize = 16_384;
 
+/// Encoder frames of padding after the audio that the draft's cross attention reads
+/// (1 s). Attending to the audio only cuts the draft's largest per-row memory traffic
+/// (int8 keys/values of all 1500 frames: 9 MB per step for `base`) by the share of the
+/// window that is padding, at no measured cost in acceptance; the main model, which
+/// decides every token, always attends to the whole window.
+pub const DRAFT_MARGIN_FRAMES: usize = 50;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightBits {
     Q8,
@@ -85,14 +92,28 @@ impl QLinear {
         };
         Ok(Self { w: QuantMatrix::quantize(&w, d_out, d_in, bits), bias })
     }
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; self.w.rows()];
-        self.w.matvec(x, &mut out);
-        if let Some(b) = &self.bias {
-            out.iter_mut().zip(b).for_each(|(o, b)| *o += b);
-        }
-        out
+    /// `W x + b` for every row of `xs`; the weights are read once for all rows.
+    fn apply_rows(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let n = self.w.rows();
+        let refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
+        let mut out = vec![0f32; xs.len() * n];
+        self.w.matmul(&refs, &mut out);
+        out.chunks(n)
+            .map(|row| match &self.bias {
+                Some(b) => row.iter().zip(b).map(|(o, b)| o + b).collect(),
+                None => row.to_vec(),
+            })
+            .collect()
     }
+}
+
+/// One token to run through the draft: which token, at which position, and whether the
+/// logits after it are wanted.
+#[derive(Debug, Clone, Copy)]
+struct Feed {
+    token: u32,
+    pos: usize,
+    want_logits: bool,
 }
 
 struct DraftLayer {
@@ -121,11 +142,15 @@ pub struct SelfDraft {
     n_heads: usize,
     vocab_size: usize,
     pub bits: WeightBits,
+    /// Padding frames after the audio the draft's cross attention still reads (`None`:
+    /// the whole window, as the main model).
+    pub margin_frames: Option<usize>,
 }
 
 impl SelfDraft {
-    /// Quantizes the decoder of `main`; the projection keeps `vocab` text tokens.
-    pub fn from_main<B: Backend>(main: &Pipeline<B>, bits: WeightBits, vocab: usize) -> Result<Self> {
+    /// Quantizes the decoder of `main`; the projection keeps `vocab` text tokens; cross
+    /// attention reads the audio's frames plus `margin_frames` (`None`: all frames).
+    pub fn from_main<B: Backend>(main: &Pipeline<B>, bits: WeightBits, vocab: usize, margin_frames: Option<usize>) -> Result<Self> {
         let dec = &main.model.decoder;
         let b = bits.bits();
         let layers = dec
@@ -166,6 +191,7 @@ impl SelfDraft {
             n_heads: dec.n_heads,
             vocab_size,
             bits,
+            margin_frames,
         })
     }
 
@@ -183,41 +209,62 @@ impl SelfDraft {
         layer + self.vocab_proj.size_bytes()
     }
 
-    /// Runs one token at `pos`; returns full-vocabulary logits when `want_logits`.
-    fn step(&self, row: &mut RowState, token: u32, pos: usize, want_logits: bool) -> Option<Vec<f32>> {
+    /// Runs one token for each row (at the row's own position), in lock step: each
+    /// projection reads its weights once for all rows. Returns full-vocabulary logits for
+    /// the rows whose feed wants them.
+    fn step_rows(&self, rows: &mut [&mut RowState], feeds: &[Feed]) -> Vec<Option<Vec<f32>>> {
         let d = self.d_model;
-        let mut x = vec![0f32; d];
-        self.embed.row_f32(token as usize, &mut x);
-        x.iter_mut().zip(&self.positions[pos * d..(pos + 1) * d]).for_each(|(a, p)| *a += p);
+        let mut xs: Vec<Vec<f32>> = feeds
+            .iter()
+            .map(|f| {
+                let mut x = vec![0f32; d];
+                self.embed.row_f32(f.token as usize, &mut x);
+                x.iter_mut().zip(&self.positions[f.pos * d..(f.pos + 1) * d]).for_each(|(a, p)| *a += p);
+                x
+            })
+            .collect();
         for (l, layer) in self.layers.iter().enumerate() {
-            let h = layer.ln_self.apply(&x);
-            let (q, k, v) = (layer.q.apply(&h), layer.k.apply(&h), layer.v.apply(&h));
-            row.self_k[l].truncate(pos * d);
-            row.self_k[l].extend_from_slice(&k);
-            row.self_v[l].truncate(pos * d);
-            row.self_v[l].extend_from_slice(&v);
-            let ctx = self.self_attention(&q, &row.self_k[l], &row.self_v[l], pos + 1);
-            add(&mut x, &layer.o.apply(&ctx));
-            let h = layer.ln_cross.apply(&x);
-            let cq = layer.cq.apply(&h);
-            let ctx = self.cross_attention(&cq, &row.cross[l]);
-            add(&mut x, &layer.co.apply(&ctx));
-            let h = layer.ln_ffn.apply(&x);
-            let mut f = layer.fc1.apply(&h);
-            f.iter_mut().for_each(|v| *v = gelu(*v));
-            add(&mut x, &layer.fc2.apply(&f));
+            let h = norm_rows(&layer.ln_self, &xs);
+            let (q, k, v) = (layer.q.apply_rows(&h), layer.k.apply_rows(&h), layer.v.apply_rows(&h));
+            let ctx: Vec<Vec<f32>> = rows
+                .iter_mut()
+                .zip(feeds)
+                .enumerate()
+                .map(|(i, (row, f))| {
+                    row.self_k[l].truncate(f.pos * d);
+                    row.self_k[l].extend_from_slice(&k[i]);
+                    row.self_v[l].truncate(f.pos * d);
+                    row.self_v[l].extend_from_slice(&v[i]);
+                    self.self_attention(&q[i], &row.self_k[l], &row.self_v[l], f.pos + 1)
+                })
+                .collect();
+            add_rows(&mut xs, &layer.o.apply_rows(&ctx));
+            let cq = layer.cq.apply_rows(&norm_rows(&layer.ln_cross, &xs));
+            let kvs: Vec<&CrossKv> = rows.iter().map(|r| &r.cross[l]).collect();
+            let ctx = self.cross_attention_rows(&cq, &kvs);
+            add_rows(&mut xs, &layer.co.apply_rows(&ctx));
+            let mut f = layer.fc1.apply_rows(&norm_rows(&layer.ln_ffn, &xs));
+            f.iter_mut().flatten().for_each(|v| *v = gelu(*v));
+            add_rows(&mut xs, &layer.fc2.apply_rows(&f));
         }
-        if !want_logits {
-            return None;
+        let wanted: Vec<usize> = (0..feeds.len()).filter(|i| feeds[*i].want_logits).collect();
+        let hs: Vec<Vec<f32>> = wanted.iter().map(|i| self.ln_final.apply(&xs[*i])).collect();
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; feeds.len()];
+        if hs.is_empty() {
+            return out;
         }
-        let h = self.ln_final.apply(&x);
-        let mut sub = vec![0f32; self.vocab_ids.len()];
-        self.vocab_proj.matvec(&h, &mut sub);
-        let mut logits = vec![f32::NEG_INFINITY; self.vocab_size];
-        for (id, v) in self.vocab_ids.iter().zip(sub) {
-            logits[*id as usize] = v;
+        let n = self.vocab_ids.len();
+        let refs: Vec<&[f32]> = hs.iter().map(|h| h.as_slice()).collect();
+        let mut sub = vec![0f32; hs.len() * n];
+        self.vocab_proj.matmul(&refs, &mut sub);
+        for (i, vals) in wanted.iter().zip(sub.chunks(n)) {
+            let mut logits = vec![f32::NEG_INFINITY; self.vocab_size];
+            for (id, v) in self.vocab_ids.iter().zip(vals) {
+                logits[*id as usize] = *v;
+            }
+            out[*i] = Some(logits);
         }
-        Some(logits)
+        out
     }
 
     fn self_attention(&self, q: &[f32], keys: &[f32], values: &[f32], n: usize) -> Vec<f32> {
@@ -237,18 +284,29 @@ impl SelfDraft {
         out
     }
 
-    fn cross_attention(&self, q: &[f32], kv: &CrossKv) -> Vec<f32> {
+    /// Cross attention of each row's query against its own int8 keys/values, one task
+    /// per (row, head) on all threads.
+    fn cross_attention_rows(&self, qs: &[Vec<f32>], kvs: &[&CrossKv]) -> Vec<Vec<f32>> {
         let dh = self.d_model / self.n_heads;
         let scale = (dh as f32).powf(-0.5);
-        let mut out = vec![0f32; self.d_model];
-        out.par_chunks_mut(dh).enumerate().for_each(|(h, o)| {
+        let mut out = vec![0f32; qs.len() * self.d_model];
+        out.par_chunks_mut(dh).enumerate().for_each(|(job, o)| {
+            let (r, h) = (job / self.n_heads, job % self.n_heads);
             let mut scores = Vec::new();
-            kv.keys[h].scores(&q[h * dh..(h + 1) * dh], scale, &mut scores);
+            kvs[r].keys[h].scores(&qs[r][h * dh..(h + 1) * dh], scale, &mut scores);
             softmax_row(&mut scores);
-            kv.values[h].weighted_sum(&scores, o);
+            kvs[r].values[h].weighted_sum(&scores, o);
         });
-        out
+        out.chunks(self.d_model).map(|c| c.to_vec()).collect()
     }
+}
+
+fn norm_rows(n: &HostNorm, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    xs.iter().map(|x| n.apply(x)).collect()
+}
+
+fn add_rows(xs: &mut [Vec<f32>], ys: &[Vec<f32>]) {
+    xs.iter_mut().zip(ys).for_each(|(x, y)| add(x, y));
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
@@ -292,16 +350,18 @@ struct RowState {
 }
 
 /// Int8 copies of the main model's cross-attention keys and values of layer `l`, one
-/// `([frame][head_dim] keys, values)` pair per (row, head), from the host cache or the
-/// backend's; gathered and quantized on all threads.
-fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize) -> Result<Vec<(QuantRows, QuantRows)>> {
+/// `([frame][head_dim] keys, values)` pair per (row, head), of the first `frames[r]`
+/// frames of row `r`, from the host cache or the backend's; gathered and quantized on
+/// all threads.
+fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize, frames: &[usize]) -> Result<Vec<(QuantRows, QuantRows)>> {
     let jobs: Vec<(usize, usize)> = (0..state.batch_size()).flat_map(|r| (0..h).map(move |hh| (r, hh))).collect();
     if let Some(layer) = state.host_layers.get(l) {
         return Ok(jobs
             .into_par_iter()
             .map(|(r, hh)| {
                 let c = &layer.cross[r];
-                (QuantRows::quantize(&c.head_keys(hh), c.head_dim), QuantRows::quantize(&c.head_values(hh), c.head_dim))
+                let n = frames[r].min(c.frames) * c.head_dim;
+                (QuantRows::quantize(&c.head_keys(hh)[..n], c.head_dim), QuantRows::quantize(&c.head_values(hh)[..n], c.head_dim))
             })
             .collect());
     }
@@ -310,12 +370,21 @@ fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize
     let dh = d / h;
     let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
     let gather = |all: &[f32], r: usize, hh: usize| -> Vec<f32> {
-        (0..t).flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied()).collect()
+        (0..frames[r].min(t)).flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied()).collect()
     };
     Ok(jobs
         .into_par_iter()
         .map(|(r, hh)| (QuantRows::quantize(&gather(&k, r, hh), dh), QuantRows::quantize(&gather(&v, r, hh), dh)))
         .collect())
+}
+
+/// Encoder frames (two mel frames each) the draft attends to for a window with
+/// `audio_mel_frames` of audio: the audio plus `margin` frames of the padding after it.
+fn draft_frames(audio_mel_frames: usize, margin: Option<usize>) -> usize {
+    match margin {
+        Some(m) => audio_mel_frames.div_ceil(2) + m,
+        None => usize::MAX,
+    }
 }
 
 /// Per-batch state of a [`SelfDraft`].
@@ -325,16 +394,17 @@ pub struct SelfProposer {
 }
 
 impl<B: Backend> Proposer<B> for SelfProposer {
-    fn begin(&mut self, _main: &Whisper<B>, main_state: &DecoderState<B>, _enc: &Tensor<B, 3>, _req: &DecodeRequest) -> Result<()> {
+    fn begin(&mut self, _main: &Whisper<B>, main_state: &DecoderState<B>, _enc: &Tensor<B, 3>, req: &DecodeRequest) -> Result<()> {
         let n_layers = self.draft.layers.len();
         let b = main_state.batch_size();
         let mut rows: Vec<RowState> = (0..b)
             .map(|_| RowState { cross: Vec::new(), self_k: vec![Vec::new(); n_layers], self_v: vec![Vec::new(); n_layers], cached: Vec::new() })
             .collect();
         let h = self.draft.n_heads;
+        let frames: Vec<usize> = (0..b).map(|r| draft_frames(req.audio_mel_frames.get(r).copied().unwrap_or(usize::MAX / 2), self.draft.margin_frames)).collect();
         for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
             // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
-            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = quantized_cross_heads(main_state, l, h)?.into_iter().unzip();
+            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = quantized_cross_heads(main_state, l, h, &frames)?.into_iter().unzip();
             let (mut keys, mut values) = (keys.drain(..), values.drain(..));
             for row in rows.iter_mut() {
                 row.cross.push(CrossKv { keys: keys.by_ref().take(h).collect(), values: values.by_ref().take(h).collect() });
@@ -346,41 +416,72 @@ impl<B: Backend> Proposer<B> for SelfProposer {
 
     fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Vec<u32>>> {
         let draft = self.draft.clone();
-        Ok(requests.iter().map(|q| propose_row(&draft, &mut self.rows[q.row], q, filters)).collect())
+        let mut slots: Vec<Option<&mut RowState>> = self.rows.iter_mut().map(Some).collect();
+        let mut rows: Vec<&mut RowState> = Vec::with_capacity(requests.len());
+        for q in requests {
+            let row = slots.get_mut(q.row).and_then(Option::take);
+            rows.push(row.ok_or_else(|| SpecError::Config(format!("row {} proposed for twice or not begun", q.row)))?);
+        }
+        let mut jobs: Vec<Drafting> = rows.iter_mut().zip(requests).map(|(row, q)| Drafting::start(row, q)).collect();
+        loop {
+            let live: Vec<usize> = (0..jobs.len()).filter(|j| !jobs[*j].feed.is_empty()).collect();
+            if live.is_empty() {
+                break;
+            }
+            let feeds: Vec<Feed> = live
+                .iter()
+                .map(|j| Feed { token: jobs[*j].feed[0], pos: rows[*j].cached.len(), want_logits: jobs[*j].feed.len() == 1 })
+                .collect();
+            let mut stepping: Vec<&mut RowState> = rows.iter_mut().enumerate().filter(|(j, _)| live.binary_search(j).is_ok()).map(|(_, r)| &mut **r).collect();
+            let logits = draft.step_rows(&mut stepping, &feeds);
+            for ((j, f), l) in live.iter().zip(&feeds).zip(logits) {
+                rows[*j].cached.push(f.token);
+                jobs[*j].feed.remove(0);
+                if let Some(l) = l {
+                    jobs[*j].choose(l, &requests[*j], filters);
+                }
+            }
+        }
+        Ok(jobs.into_iter().map(|j| j.out).collect())
     }
 }
 
-/// Re-synchronises the row with the committed tokens, then drafts greedily.
-fn propose_row(draft: &SelfDraft, row: &mut RowState, q: &ProposeRequest, filters: &LogitFilters) -> Vec<u32> {
-    if q.max_tokens == 0 {
-        return Vec::new();
-    }
-    let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
-    let keep = common.min(q.committed.len() - 1);
-    row.cached.truncate(keep);
-    let feed: Vec<u32> = q.committed[keep..].to_vec();
-    let mut logits = None;
-    for (i, t) in feed.iter().enumerate() {
-        let pos = row.cached.len();
-        logits = draft.step(row, *t, pos, i + 1 == feed.len());
-        row.cached.push(*t);
-    }
-    let mut generated = q.committed[q.prompt_len..].to_vec();
-    let mut out = Vec::new();
-    while let Some(mut l) = logits.take() {
-        filters.apply(&mut l, &generated);
-        let t = argmax(&l);
-        if !out.is_empty() && q.min_confidence > 0.0 && log_prob(&l, t).exp() < q.min_confidence {
-            break;
-        }
-        out.push(t);
-        generated.push(t);
-        if t == q.eot || out.len() >= q.max_tokens {
-            break;
-        }
-        let pos = row.cached.len();
-        logits = draft.step(row, t, pos, true);
-        row.cached.push(t);
-    }
-    out
+/// One row's drafting in progress: tokens still to feed the draft, then its guesses.
+struct Drafting {
+    /// Tokens to run through the draft next (the committed tokens it has not seen, then
+    /// each drafted token).
+    feed: Vec<u32>,
+    /// Generated tokens so far, for the logit rules.
+    generated: Vec<u32>,
+    out: Vec<u32>,
 }
+
+impl Drafting {
+    /// Re-synchronises the row with the committed tokens (keeping the longest cached
+    /// prefix that agrees, always re-feeding the last committed token).
+    fn start(row: &mut RowState, q: &ProposeRequest) -> Self {
+        if q.max_tokens == 0 {
+            return Self { feed: Vec::new(), generated: Vec::new(), out: Vec::new() };
+        }
+        let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
+        let keep = common.min(q.committed.len() - 1);
+        row.cached.truncate(keep);
+        Self { feed: q.committed[keep..].to_vec(), generated: q.committed[q.prompt_len..].to_vec(), out: Vec::new() }
+    }
+
+    /// Takes the draft's greedy token from `logits`, and feeds it back unless drafting
+    /// stops here (end of text, enough tokens, or confidence below the request's floor).
+    fn choose(&mut self, mut logits: Vec<f32>, q: &ProposeRequest, filters: &LogitFilters) {
+        filters.apply(&mut logits, &self.generated);
+        let t = argmax(&logits);
+        if !self.out.is_empty() && q.min_confidence > 0.0 && log_prob(&logits, t).exp() < q.min_confidence {
+            return;
+        }
+        self.out.push(t);
+        self.generated.push(t);
+        if t != q.eot && self.out.len() < q.max_tokens {
+            self.feed.push(t);
+        }
+    }
+}
+

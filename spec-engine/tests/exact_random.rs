@@ -89,7 +89,7 @@ fn drafts(seed: u64, main_spec: &TinySpec) -> Vec<DraftCase> {
         DraftCase { name: "self-q4", spec: "self-q4".parse().unwrap(), must_accept: false, policies: all.clone() },
         DraftCase {
             name: "self-q8, full vocabulary",
-            spec: DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX },
+            spec: DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX, margin_frames: None },
             must_accept: true,
             policies: all.clone(),
         },
@@ -191,7 +191,7 @@ fn speculative_equals_greedy_with_timestamps() {
     eprintln!("timestamps: {timestamps} timestamp tokens, windows {windows:?}");
     assert!(timestamps > 0, "no timestamp tokens: the timestamp rules are not exercised");
     for (draft, policy) in [
-        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX }, DraftLength::Fixed(5)),
+        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX, margin_frames: None }, DraftLength::Fixed(5)),
         ("self-q4".parse().unwrap(), DraftLength::default()),
     ] {
         let out = engine(&main, draft.clone(), policy).transcribe_batch(&inputs, &opts).unwrap();
@@ -270,7 +270,7 @@ fn speculative_equals_greedy_long_form() {
     eprintln!("long form: windows {windows:?}, lengths {:?}", reference.iter().map(|t| all_tokens(t).len()).collect::<Vec<_>>());
     assert_eq!(windows, vec![3, 2, 1]);
     for (draft, policy) in [
-        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX }, DraftLength::Fixed(6)),
+        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX, margin_frames: None }, DraftLength::Fixed(6)),
         (DraftSpec::Model(close_dir), DraftLength::default()),
     ] {
         let out = engine(&main, draft.clone(), policy).transcribe_batch(&inputs, &opts).unwrap();
@@ -291,7 +291,7 @@ fn tiny_token_budgets() {
     let inputs: Vec<&[f32]> = audio.iter().take(4).map(|a| a.as_slice()).collect();
     let greedy = engine(&main, DraftSpec::None, DraftLength::default());
     let drafts = [
-        engine(&main, DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX }, DraftLength::Fixed(4)),
+        engine(&main, DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX, margin_frames: None }, DraftLength::Fixed(4)),
         engine(&main, "self-q4".parse().unwrap(), DraftLength::default()),
     ];
     for max_new_tokens in [1, 2, 3] {
@@ -332,7 +332,7 @@ fn position_limit() {
     // 448 positions.
     assert!(lengths.iter().any(|l| 228 + l >= 448), "no sequence reached the position limit: {lengths:?}");
     for (draft, policy) in [
-        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX }, DraftLength::Fixed(8)),
+        (DraftSpec::SelfQuantized { bits: 8, vocab: usize::MAX, margin_frames: None }, DraftLength::Fixed(8)),
         (DraftSpec::Model(close_dir), DraftLength::Adaptive { start: 8, min: 4, max: 16, min_confidence: 0.0 }),
     ] {
         let out: Vec<Vec<u32>> = engine(&main, draft.clone(), policy).transcribe_batch(&inputs, &opts).unwrap().iter().map(all_tokens).collect();

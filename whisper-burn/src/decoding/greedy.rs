@@ -41,6 +41,9 @@ pub struct DecodeRequest<'a> {
     /// The log-mel windows behind `encoder_out` (`[n_mels][3000]` each), for drafts that
     /// run an encoder of their own.
     pub mel_windows: &'a [Vec<f32>],
+    /// Mel frames of real audio (not padding) at the start of each row's window. Drafts
+    /// may attend to these only; the main model always sees the whole window.
+    pub audio_mel_frames: Vec<usize>,
 }
 
 /// Logits of one row at one position, copied to the host.

@@ -141,6 +141,7 @@ impl<B: Backend> Pipeline<B> {
             no_speech: self.tokenizer.special.no_speech,
             max_new_tokens: opts.max_new_tokens,
             mel_windows: &windows,
+            audio_mel_frames: active.iter().map(|i| files[*i].segment_frames()).collect(),
         };
         let results = decoder.decode(&self.model, encoder_out, &req)?;
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;
