@@ -36,26 +36,25 @@ impl BackendTask for SpeculativeTask<'_> {
         let ctx = self.0;
         let args = ctx.args;
         let (main, main_load_s) = ctx.load_main::<B>(&args.main, &device, kind)?;
-        let mut runs = Vec::new();
 
         let greedy = Engine::with_main(main.clone(), EngineConfig { draft: DraftSpec::None, draft_length: draft_length(args) }, &device)?;
-        let mut run = ctx.time("greedy", kind, |refs| Ok(greedy.transcribe_batch(refs, ctx.opts)?))?;
-        run.is_baseline = true;
-        run.load_s = main_load_s;
-        runs.push(run);
-        drop(greedy);
-
+        let mut configs = vec![("greedy".to_string(), greedy, main_load_s)];
         for draft in speculative_drafts(args)? {
-            let name = draft_config_name(args, &draft);
             let t0 = Instant::now();
             let engine = Engine::with_main(main.clone(), EngineConfig { draft: draft.clone(), draft_length: draft_length(args) }, &device)
                 .with_context(|| format!("preparing draft {draft} for {}", args.main))?;
             let load_s = t0.elapsed().as_secs_f64();
             ctx.bar.suspend(|| eprintln!("[{kind}] draft {draft} ready in {load_s:.2} s"));
-            let mut run = ctx.time(&name, kind, |refs| Ok(engine.transcribe_batch(refs, ctx.opts)?))?;
-            run.load_s = load_s;
-            runs.push(run);
+            configs.push((draft_config_name(args, &draft), engine, load_s));
         }
+        // Interleaved: every batch goes through every configuration before the next batch,
+        // so slow drift of a shared machine's speed falls on all of them alike.
+        let names: Vec<String> = configs.iter().map(|c| c.0.clone()).collect();
+        let mut runs = ctx.time_interleaved(&names, kind, |i, refs| Ok(configs[i].1.transcribe_batch(refs, ctx.opts)?))?;
+        for (run, config) in runs.iter_mut().zip(&configs) {
+            run.load_s = config.2;
+        }
+        runs[0].is_baseline = true;
         Ok(DeviceRuns { device: kind, model_loads: vec![(args.main.clone(), main_load_s)], runs })
     }
 }
@@ -117,49 +116,65 @@ impl Context<'_> {
     }
 
     /// Warm-up batches (discarded), then every batch of the data set timed.
-    fn time(
+    fn time(&self, name: &str, kind: DeviceKind, mut transcribe: impl FnMut(&[&[f32]]) -> Result<Vec<Transcript>>) -> Result<ConfigRun> {
+        let mut runs = self.time_interleaved(&[name.to_string()], kind, |_, refs| transcribe(refs))?;
+        Ok(runs.remove(0))
+    }
+
+    /// Warm-up batches of each configuration (discarded), then each batch of the data set
+    /// timed under every configuration in turn (`transcribe(config, batch)`), the order
+    /// rotating from batch to batch.
+    fn time_interleaved(
         &self,
-        name: &str,
+        names: &[String],
         kind: DeviceKind,
-        mut transcribe: impl FnMut(&[&[f32]]) -> Result<Vec<Transcript>>,
-    ) -> Result<ConfigRun> {
+        mut transcribe: impl FnMut(usize, &[&[f32]]) -> Result<Vec<Transcript>>,
+    ) -> Result<Vec<ConfigRun>> {
         let batch = self.args.batch_size.max(1);
         let audio = &self.corpus.audio;
         let ids = |start: usize, len: usize| {
             self.corpus.utterances[start..start + len].iter().map(|u| u.id.as_str()).collect::<Vec<_>>().join(", ")
         };
-
-        self.bar.set_message(format!("warm-up {name}"));
-        for (c, chunk) in audio.chunks(batch).take(self.args.warmup).enumerate() {
-            let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
-            transcribe(&refs).with_context(|| format!("{name} on {kind}: warm-up on {}", ids(c * batch, chunk.len())))?;
+        for (i, name) in names.iter().enumerate() {
+            self.bar.set_message(format!("warm-up {name}"));
+            for (c, chunk) in audio.chunks(batch).take(self.args.warmup).enumerate() {
+                let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
+                transcribe(i, &refs).with_context(|| format!("{name} on {kind}: warm-up on {}", ids(c * batch, chunk.len())))?;
+            }
         }
-
-        self.bar.set_message(format!("{name} ({kind})"));
-        let mut transcripts = Vec::with_capacity(audio.len());
-        let mut wall_s = 0.0;
+        self.bar.set_message(format!("{} ({kind})", names.join(", ")));
+        let mut runs: Vec<ConfigRun> = names.iter().map(|n| ConfigRun::empty(n, kind, audio.len())).collect();
         for (c, chunk) in audio.chunks(batch).enumerate() {
             let refs: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
-            let t0 = Instant::now();
-            let out = transcribe(&refs).with_context(|| format!("{name} on {kind}: {}", ids(c * batch, chunk.len())))?;
-            let latency = t0.elapsed().as_secs_f64();
-            if out.len() != chunk.len() {
-                bail!("{name} on {kind}: {} transcripts for a batch of {}", out.len(), chunk.len());
+            for turn in 0..names.len() {
+                let i = (c + turn) % names.len();
+                let t0 = Instant::now();
+                let out = transcribe(i, &refs).with_context(|| format!("{} on {kind}: {}", names[i], ids(c * batch, chunk.len())))?;
+                let latency = t0.elapsed().as_secs_f64();
+                if out.len() != chunk.len() {
+                    bail!("{} on {kind}: {} transcripts for a batch of {}", names[i], out.len(), chunk.len());
+                }
+                runs[i].wall_s += latency;
+                runs[i].transcripts.extend(out.into_iter().map(|t| (latency, t)));
+                self.bar.inc(chunk.len() as u64);
             }
-            wall_s += latency;
-            transcripts.extend(out.into_iter().map(|t| (latency, t)));
-            self.bar.inc(chunk.len() as u64);
         }
-        Ok(ConfigRun {
+        Ok(runs)
+    }
+}
+
+impl ConfigRun {
+    fn empty(name: &str, device: DeviceKind, capacity: usize) -> Self {
+        ConfigRun {
             name: name.to_string(),
             group: String::new(),
             is_baseline: false,
-            device: kind,
+            device,
             load_s: 0.0,
             beam: None,
             spec_point_of: None,
-            wall_s,
-            transcripts,
-        })
+            wall_s: 0.0,
+            transcripts: Vec::with_capacity(capacity),
+        }
     }
 }

@@ -333,6 +333,10 @@ fn notes(args: &BenchmarkArgs) -> Vec<String> {
         ),
         "RTF: sum of the batches' wall-clock times / total audio duration.".into(),
         format!("Baseline: {baseline}, on the same backend in the same run; speedup = baseline total latency / total latency."),
+        match args.mode {
+            Mode::Speculative => "Order: interleaved; each batch is decoded by every configuration in turn (the order rotating from batch to batch) before the next batch, so drift in a shared machine's speed falls on all configurations alike.".into(),
+            Mode::Beam => "Order: one configuration after another over the whole data set.".into(),
+        },
         "identical: every transcript's token ids equal the baseline's (results.csv `identical_to_baseline` compares token ids, not only text); checked for speculative configurations, which must match, not for beam sizes.".into(),
         "Decoder-only speedup: baseline sum of `decode_s` / this configuration's (encoder and audio frontend excluded). tokens/s = generated tokens / sum of `decode_s`.".into(),
         "accepted/pass in the main table: accepted draft tokens / all main-decoder passes (prefill included); accepted/verification below excludes the one prefill pass per 30-s window.".into(),
