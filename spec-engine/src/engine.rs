@@ -1,5 +1,6 @@
 //! The user-facing engine: a main model, an optional draft, and batched transcription.
 use crate::compat::check_compatible;
+use crate::cost::CostModel;
 use crate::error::{Result, SpecError};
 use crate::model_draft::ModelDraft;
 use crate::policy::DraftLength;
@@ -8,7 +9,7 @@ use crate::self_draft::{SelfDraft, WeightBits, DEFAULT_DRAFT_VOCAB, DRAFT_MARGIN
 use crate::speculative::SpeculativeDecoder;
 use burn::prelude::*;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use whisper_burn::{DecodeOptions, GreedyDecoder, Pipeline, Transcript};
 
 /// Which draft proposes tokens.
@@ -71,6 +72,8 @@ pub struct Engine<B: Backend> {
     pub main: Arc<Pipeline<B>>,
     draft: LoadedDraft<B>,
     pub config: EngineConfig,
+    /// Draft and verification costs measured so far (they pick adaptive draft lengths).
+    costs: Mutex<CostModel>,
 }
 
 impl<B: Backend> Engine<B> {
@@ -92,7 +95,7 @@ impl<B: Backend> Engine<B> {
                 LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
             }
         };
-        Ok(Self { main, draft, config })
+        Ok(Self { main, draft, config, costs: Mutex::new(CostModel::default()) })
     }
 
     /// Transcribes a batch of 16 kHz mono inputs (windows of all inputs decoded together).
@@ -110,8 +113,13 @@ impl<B: Backend> Engine<B> {
     }
 
     fn run_speculative<P: Proposer<B>>(&self, audios: &[&[f32]], opts: &DecodeOptions, proposer: P) -> Result<Vec<Transcript>> {
-        let mut decoder = SpeculativeDecoder::new(proposer, self.config.draft_length.clone());
-        Ok(self.main.transcribe_batch(audios, opts, &mut decoder)?)
+        let costs = self.costs.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut decoder = SpeculativeDecoder::with_costs(proposer, self.config.draft_length.clone(), costs);
+        let out = self.main.transcribe_batch(audios, opts, &mut decoder)?;
+        if let Ok(mut c) = self.costs.lock() {
+            *c = decoder.costs;
+        }
+        Ok(out)
     }
 
     /// A short name of the draft (`none`, `self-q8`, a model path).

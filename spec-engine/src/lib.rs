@@ -5,6 +5,7 @@
 //! token is kept and both caches roll back past the first disagreement. The output is
 //! token for token the main model's greedy output.
 pub mod compat;
+pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod model_draft;

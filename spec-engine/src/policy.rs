@@ -7,7 +7,9 @@ pub enum DraftLength {
     /// Always propose `k` tokens.
     Fixed(usize),
     /// Grow on full acceptance, shrink on early rejection, and stop drafting when the
-    /// draft's own top probability drops below `min_confidence`.
+    /// draft's own top probability drops below `min_confidence`; the batch's length is
+    /// also capped where measured draft and verification costs say longer drafts stop
+    /// paying (see [`crate::cost`]).
     Adaptive { start: usize, min: usize, max: usize, min_confidence: f32 },
 }
 

@@ -360,8 +360,7 @@ fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize
             .into_par_iter()
             .map(|(r, hh)| {
                 let c = &layer.cross[r];
-                let n = frames[r].min(c.frames) * c.head_dim;
-                (QuantRows::quantize(&c.head_keys(hh)[..n], c.head_dim), QuantRows::quantize(&c.head_values(hh)[..n], c.head_dim))
+                (QuantRows::quantize(&c.head_keys(hh, frames[r]), c.head_dim), QuantRows::quantize(&c.head_values(hh, frames[r]), c.head_dim))
             })
             .collect());
     }

@@ -1,6 +1,7 @@
 //! Speculative decoding as a [`WindowDecoder`]: propose, verify, commit, roll back.
 //! Every row of the batch accepts its own number of tokens per step; finished rows
 //! leave the batch.
+use crate::cost::{CostModel, RowHistory};
 use crate::policy::{DraftLength, LengthController};
 use crate::proposer::{ProposeRequest, Proposer};
 use crate::stats::SpecStats;
@@ -19,18 +20,26 @@ pub struct SpeculativeDecoder<B: Backend, P: Proposer<B>> {
     policy: DraftLength,
     /// Sum over every sequence decoded so far.
     pub totals: SpecStats,
+    /// Measured draft and verification costs (adaptive policy only).
+    pub costs: CostModel,
     _b: PhantomData<B>,
 }
 
 struct Row {
     result: SequenceResult,
     ctrl: LengthController,
+    history: RowHistory,
     done: bool,
 }
 
 impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
     pub fn new(proposer: P, policy: DraftLength) -> Self {
-        Self { proposer, policy, totals: SpecStats::default(), _b: PhantomData }
+        Self::with_costs(proposer, policy, CostModel::default())
+    }
+
+    /// Starts from costs measured by an earlier decoder on the same device.
+    pub fn with_costs(proposer: P, policy: DraftLength, costs: CostModel) -> Self {
+        Self { proposer, policy, totals: SpecStats::default(), costs, _b: PhantomData }
     }
 
     fn run(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> crate::Result<Vec<SequenceResult>> {
@@ -46,6 +55,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
             .map(|p| Row {
                 result: SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() },
                 ctrl: LengthController::new(&self.policy),
+                history: RowHistory::default(),
                 done: false,
             })
             .collect();
@@ -72,6 +82,9 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 .collect();
             let verdicts = verify(model, &mut state, &verify_rows, req.filters, req.eot)?;
             let main_s = t.elapsed().as_secs_f64();
+            let longest = proposals.iter().map(Vec::len).max().unwrap_or(0);
+            let draft_pass_s = draft_s_per_row * active.len() as f64;
+            self.costs.record(active.len(), longest, draft_pass_s, active.len() * (longest + 1), main_s);
             let mut keep = Vec::new();
             for (slot, (r, v)) in active.iter().zip(&verdicts).enumerate() {
                 let row = &mut rows[*r];
@@ -103,20 +116,32 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
             .iter()
             .map(|r| req.prompts[*r].iter().chain(&rows[*r].result.tokens).copied().collect())
             .collect();
+        let wanted: Vec<usize> = active
+            .iter()
+            .map(|r| {
+                let row = &rows[*r];
+                let budget = req.max_new_tokens.saturating_sub(row.result.tokens.len());
+                row.ctrl.next_len().min(budget).min(room)
+            })
+            .collect();
+        let cap = match self.policy {
+            DraftLength::Adaptive { max, .. } => {
+                let histories: Vec<RowHistory> = active.iter().map(|r| rows[*r].history).collect();
+                self.costs.best_cap(&histories, &wanted, max).unwrap_or(max)
+            }
+            DraftLength::Fixed(_) => usize::MAX,
+        };
         let requests: Vec<ProposeRequest> = active
             .iter()
             .zip(&committed)
-            .map(|(r, c)| {
-                let row = &rows[*r];
-                let budget = req.max_new_tokens.saturating_sub(row.result.tokens.len());
-                ProposeRequest {
-                    row: *r,
-                    committed: c,
-                    prompt_len: req.prompts[*r].len(),
-                    max_tokens: row.ctrl.next_len().min(budget).min(room),
-                    min_confidence: row.ctrl.min_confidence(),
-                    eot: req.eot,
-                }
+            .zip(&wanted)
+            .map(|((r, c), w)| ProposeRequest {
+                row: *r,
+                committed: c,
+                prompt_len: req.prompts[*r].len(),
+                max_tokens: (*w).min(cap),
+                min_confidence: rows[*r].ctrl.min_confidence(),
+                eot: req.eot,
             })
             .collect();
         let mut out = self.proposer.propose(&requests, req.filters)?;
@@ -134,6 +159,8 @@ fn record(row: &mut Row, drafted: usize, v: &Verdict, main_s: f64, totals: &mut 
     row.result.accepted += v.accepted;
     row.result.main_passes += 1;
     row.ctrl.update(drafted, v.accepted);
+    row.history.accepted += v.accepted;
+    row.history.rejections += usize::from(v.accepted < drafted);
     totals.drafted += drafted;
     totals.accepted += v.accepted;
     totals.main_passes += 1;

@@ -30,10 +30,10 @@ pub struct HostCross {
 }
 
 impl HostCross {
-    /// Head `head`'s keys as `[frames][head_dim]`.
-    pub fn head_keys(&self, head: usize) -> Vec<f32> {
+    /// Head `head`'s keys of the first `frames` frames (at most all) as `[frames][head_dim]`.
+    pub fn head_keys(&self, head: usize, frames: usize) -> Vec<f32> {
         let (panels, dh) = (&self.keys[head], self.head_dim);
-        let mut out = vec![0f32; self.frames * dh];
+        let mut out = vec![0f32; frames.min(self.frames) * dh];
         for (f, row) in out.chunks_mut(dh).enumerate() {
             let panel = &panels[(f / 32) * dh * 32 + f % 32..];
             row.iter_mut().enumerate().for_each(|(c, v)| *v = panel[c * 32]);
@@ -41,10 +41,10 @@ impl HostCross {
         out
     }
 
-    /// Head `head`'s values as `[frames][head_dim]`.
-    pub fn head_values(&self, head: usize) -> Vec<f32> {
+    /// Head `head`'s values of the first `frames` frames (at most all) as `[frames][head_dim]`.
+    pub fn head_values(&self, head: usize, frames: usize) -> Vec<f32> {
         let (panels, dh) = (&self.values[head], self.head_dim);
-        let mut out = vec![0f32; self.frames * dh];
+        let mut out = vec![0f32; frames.min(self.frames) * dh];
         for (f, row) in out.chunks_mut(dh).enumerate() {
             row.iter_mut().enumerate().for_each(|(o, v)| *v = panels[(o / 32) * self.frames * 32 + f * 32 + o % 32]);
         }
