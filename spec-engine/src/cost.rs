@@ -2,6 +2,11 @@
 //! longer draft would cost more time than its expected extra tokens save. On a CPU,
 //! verifying grows with the positions fed (rows x tokens) once the products turn
 //! compute-bound, so the best length at batch 8 is shorter than at batch 1.
+//!
+//! Limits: a length is re-measured only when it is chosen, so one slow pass can keep a
+//! length out of use until neighbouring measurements pull its interpolation back; and the
+//! expected tokens assume a row proposes its whole length, while the confidence floor often
+//! stops it earlier (which makes long caps cheaper than estimated, not costlier).
 
 /// Weight of a new measurement in the running averages.
 const EMA: f64 = 0.3;

@@ -9,7 +9,7 @@ pub enum DraftLength {
     /// Grow on full acceptance, shrink on early rejection, and stop drafting when the
     /// draft's own top probability drops below `min_confidence`; the batch's length is
     /// also capped where measured draft and verification costs say longer drafts stop
-    /// paying (see [`crate::cost`]).
+    /// paying (see [`crate::cost`]); that cap may go below `min` (down to 1 token).
     Adaptive { start: usize, min: usize, max: usize, min_confidence: f32 },
 }
 

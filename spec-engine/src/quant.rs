@@ -90,6 +90,11 @@ impl QuantMatrix {
     /// weight row is read from memory once for all activations (it stays in L1 between
     /// them), and each output gets the same arithmetic as [`Self::matvec`] of its row.
     pub fn matmul(&self, xs: &[&[f32]], out: &mut [f32]) {
+        assert!(xs.iter().all(|x| x.len() == self.cols()), "activations must be {} wide", self.cols());
+        assert!(out.len() >= self.rows() * xs.len(), "output holds fewer than {} x {} values", xs.len(), self.rows());
+        if xs.is_empty() {
+            return;
+        }
         if has_vnni() && self.cols() % 64 == 0 {
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_vnni()` is true.
@@ -731,6 +736,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn integer_avx2_kernels_track_the_float_kernels() {
         if !has_avx2() {

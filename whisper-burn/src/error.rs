@@ -24,6 +24,8 @@ pub enum WhisperError {
     ModelNotFound(String),
     #[error("invalid decoding request: {0}")]
     Decode(String),
+    #[error("device: {0}")]
+    Device(String),
 }
 
 pub type Result<T, E = WhisperError> = std::result::Result<T, E>;

@@ -1,6 +1,5 @@
 //! `whisper-bench`: transcribe audio and benchmark decoding strategies.
 mod cmd;
-mod device;
 
 use clap::{Parser, Subcommand};
 

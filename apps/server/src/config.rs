@@ -1,5 +1,5 @@
 //! Server settings: command-line flags (clap) with defaults usable from tests.
-use crate::device::DeviceKind;
+use whisper_burn::backend::DeviceKind;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::time::Duration;
@@ -19,8 +19,8 @@ pub struct ServerConfig {
     /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
     #[arg(long, default_value = "none")]
     pub draft: String,
-    /// Backend to run on.
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    /// Backend to run on: cpu, wgpu or cuda (the last two need a build with that feature).
+    #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
     /// Name clients may use in the `model` field (besides `whisper-1`, the `--main` value and
     /// its last path component).

@@ -9,7 +9,6 @@ pub mod api;
 pub mod batcher;
 pub mod config;
 pub mod connections;
-pub mod device;
 pub mod errors;
 pub mod formats;
 pub mod metrics;
@@ -18,6 +17,6 @@ pub mod state;
 pub mod worker;
 
 pub use config::ServerConfig;
-pub use device::DeviceKind;
+pub use whisper_burn::backend::DeviceKind;
 pub use errors::{ApiError, ErrorCode};
 pub use server::{serve, start, ServerHandle};

@@ -1,7 +1,7 @@
 //! `whisper-server --port 8000 --main <model> [--draft self-q8] [--device cpu|wgpu|cuda] ...`
 use anyhow::Result;
 use clap::Parser;
-use whisper_server::device::{dispatch, BackendTask};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use whisper_server::ServerConfig;
 
 /// REST server for exact Whisper transcription with batching and speculative decoding.
@@ -15,8 +15,8 @@ struct Cli {
 struct Serve(ServerConfig);
 
 impl BackendTask for Serve {
-    type Output = ();
-    fn run<B: burn::prelude::Backend>(self, device: B::Device) -> Result<()> {
+    type Output = Result<()>;
+    fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("whisper-server-io").build()?;
         runtime.block_on(whisper_server::serve::<B>(self.0, device))
     }
@@ -32,5 +32,5 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     cli.server.validate()?;
-    dispatch(cli.server.device, Serve(cli.server))
+    dispatch(cli.server.device, Serve(cli.server))?
 }

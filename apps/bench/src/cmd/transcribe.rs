@@ -1,6 +1,6 @@
 //! `whisper-bench transcribe`: print transcripts (text, or one JSON object per input).
 use super::inputs::{collect, Input};
-use crate::device::{dispatch, BackendTask, DeviceKind};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,7 +15,8 @@ pub struct TranscribeArgs {
     /// Model directory (Hugging Face or CTranslate2 layout) or hub id.
     #[arg(long, default_value = "weights/models/base")]
     pub model: String,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    /// Backend: cpu, wgpu or cuda (the last two need a build with that feature).
+    #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
     /// TSV manifest with `id` and `path` columns.
     #[arg(long)]
@@ -64,7 +65,7 @@ pub enum TaskArg {
 
 pub fn run(args: TranscribeArgs) -> Result<()> {
     let inputs = collect(&args.files, args.manifest.as_deref(), args.root.as_deref(), args.limit)?;
-    dispatch(args.device, TranscribeTask { args, inputs })
+    dispatch(args.device, TranscribeTask { args, inputs })?
 }
 
 struct TranscribeTask {
@@ -73,7 +74,7 @@ struct TranscribeTask {
 }
 
 impl BackendTask for TranscribeTask {
-    type Output = ();
+    type Output = Result<()>;
     fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
         let t0 = Instant::now();
         let engine = Engine::<B>::load(&self.args.model, engine_config(&self.args)?, &device)

@@ -5,7 +5,7 @@ use super::{
     draft_config_name, draft_length, model_label, models, spec_point_draft, speculative_drafts, BenchmarkArgs,
     ConfigRun, Corpus, DeviceRuns,
 };
-use crate::device::{BackendTask, DeviceKind};
+use whisper_burn::backend::{BackendTask, DeviceKind};
 use anyhow::{bail, Context as _, Result};
 use burn::prelude::Backend;
 use indicatif::ProgressBar;
@@ -31,7 +31,7 @@ pub struct SpeculativeTask<'a>(pub Context<'a>);
 pub struct BeamTask<'a>(pub Context<'a>);
 
 impl BackendTask for SpeculativeTask<'_> {
-    type Output = DeviceRuns;
+    type Output = Result<DeviceRuns>;
     fn run<B: Backend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
         let ctx = self.0;
         let args = ctx.args;
@@ -60,7 +60,7 @@ impl BackendTask for SpeculativeTask<'_> {
 }
 
 impl BackendTask for BeamTask<'_> {
-    type Output = DeviceRuns;
+    type Output = Result<DeviceRuns>;
     fn run<B: Backend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
         let ctx = self.0;
         let args = ctx.args;

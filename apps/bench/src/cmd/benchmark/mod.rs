@@ -2,12 +2,12 @@
 //! search sizes, on a data set; writes `results.csv`, `summary.json`, `summary.md` and
 //! plots to an output folder and prints the summary.
 //!
-//! - [`measure`]: the timed runs on one backend (a [`BackendTask`](crate::device::BackendTask))
+//! - [`measure`]: the timed runs on one backend (a [`BackendTask`](whisper_burn::backend::BackendTask))
 //! - [`output`]: per-utterance results, summaries, reports and plots
 mod measure;
 mod output;
 
-use crate::device::{dispatch, BackendTask, DeviceKind};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -58,7 +58,7 @@ pub struct BenchmarkArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,5,8")]
     pub beams: Vec<usize>,
     /// Backends, comma separated; several run every configuration on each and compare them.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu")]
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
     pub device: Vec<DeviceKind>,
     /// Only the first N utterances.
     #[arg(long)]
@@ -120,7 +120,7 @@ pub struct Corpus {
 pub fn run(args: BenchmarkArgs) -> Result<()> {
     validate(&args)?;
     for &kind in dedup(&args.device).iter() {
-        dispatch(kind, Probe)?;
+        dispatch(kind, Probe)??;
     }
     let utterances = load_dataset(&args.dataset, args.root.as_deref(), args.limit)
         .with_context(|| format!("loading data set {}", args.dataset.display()))?;
@@ -141,8 +141,8 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
     for &kind in &devices {
         let ctx = measure::Context { args: &args, corpus: &corpus, opts: &opts, bar: &bar };
         let runs = match args.mode {
-            Mode::Speculative => dispatch(kind, measure::SpeculativeTask(ctx))?,
-            Mode::Beam => dispatch(kind, measure::BeamTask(ctx))?,
+            Mode::Speculative => dispatch(kind, measure::SpeculativeTask(ctx))??,
+            Mode::Beam => dispatch(kind, measure::BeamTask(ctx))??,
         };
         all.push(runs);
     }
@@ -184,7 +184,7 @@ fn validate(args: &BenchmarkArgs) -> Result<()> {
 struct Probe;
 
 impl BackendTask for Probe {
-    type Output = ();
+    type Output = Result<()>;
     fn run<B: burn::prelude::Backend>(self, _device: B::Device, _kind: DeviceKind) -> Result<()> {
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! From timed runs to `results.csv`, `summary.json`, `summary.md` and plots.
 use super::{BenchmarkArgs, ConfigRun, Corpus, DeviceRuns, Mode};
-use crate::device::DeviceKind;
+use whisper_burn::backend::DeviceKind;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
