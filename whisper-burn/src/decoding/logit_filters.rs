@@ -143,7 +143,5 @@ pub fn argmax(values: &[f32]) -> u32 {
 
 /// `log_softmax(values)[index]`.
 pub fn log_prob(values: &[f32], index: u32) -> f32 {
-    let max = values.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let z: f32 = values.iter().map(|v| (v - max).exp()).sum();
-    values[index as usize] - max - z.ln()
+    crate::model::host_math::log_softmax_at(values, index as usize)
 }

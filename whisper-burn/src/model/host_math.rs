@@ -142,6 +142,53 @@ fn softmax_row_generic(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
+/// `log_softmax(values)[index]`, the max and the sum of exponentials kept in 16 lanes so
+/// the loops vectorize (the same result on every SIMD level).
+pub fn log_softmax_at(values: &[f32], index: usize) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        // SAFETY: the CPU has the kernel's features.
+        SimdLevel::Avx512 => return unsafe { log_softmax_at_avx512(values, index) },
+        SimdLevel::Avx2 => return unsafe { log_softmax_at_avx2(values, index) },
+        SimdLevel::Portable => {}
+    }
+    log_softmax_at_generic(values, index)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn log_softmax_at_avx2(values: &[f32], index: usize) -> f32 {
+    log_softmax_at_generic(values, index)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+unsafe fn log_softmax_at_avx512(values: &[f32], index: usize) -> f32 {
+    log_softmax_at_generic(values, index)
+}
+
+#[inline(always)]
+fn log_softmax_at_generic(values: &[f32], index: usize) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..16 {
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
+        }
+    }
+    let max = lanes.iter().chain(rest).fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
+    let mut sums = [0f32; 16];
+    let chunks = values.chunks_exact(16);
+    for c in chunks {
+        for l in 0..16 {
+            sums[l] += exp(c[l] - max);
+        }
+    }
+    let sum = sums.iter().sum::<f32>() + rest.iter().map(|v| exp(v - max)).sum::<f32>();
+    values[index] - max - sum.ln()
+}
+
 /// Layer-norm parameters on the host.
 #[derive(Debug, Clone)]
 pub struct HostNorm {
@@ -208,6 +255,20 @@ mod tests {
         let mut v = vec![-3.0f32, -0.5, 0.0, 0.5, 3.0];
         gelu_in_place(&mut v);
         assert_eq!(v, [-3.0f32, -0.5, 0.0, 0.5, 3.0].map(gelu));
+    }
+
+    #[test]
+    fn log_softmax_at_matches_reference() {
+        let mut row: Vec<f32> = (0..1037).map(|i| ((i * 17 % 23) as f32) * 0.7 - 5.0).collect();
+        row[5] = f32::NEG_INFINITY;
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = row.iter().map(|v| (*v as f64 - m).exp()).sum();
+        for i in [0usize, 7, 1036] {
+            let want = row[i] as f64 - m - z.ln();
+            let got = log_softmax_at(&row, i) as f64;
+            assert!((got - want).abs() < 1e-5, "{i}: {got} vs {want}");
+        }
+        assert_eq!(log_softmax_at(&row, 5), f32::NEG_INFINITY);
     }
 
     #[test]
