@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
-use whisper_burn::model::host_math::softmax_row;
+use whisper_burn::model::host_math::{gelu_chunk, softmax_row};
 use whisper_burn::model::layers::{LayerNorm, Linear};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
@@ -244,7 +244,7 @@ impl SelfDraft {
             let ctx = self.cross_attention_rows(&cq, &kvs);
             add_rows(&mut xs, &layer.co.apply_rows(&ctx));
             let mut f = layer.fc1.apply_rows(&norm_rows(&layer.ln_ffn, &xs));
-            f.iter_mut().flatten().for_each(|v| *v = gelu(*v));
+            f.iter_mut().for_each(|row| gelu_chunk(row));
             add_rows(&mut xs, &layer.fc2.apply_rows(&f));
         }
         let wanted: Vec<usize> = (0..feeds.len()).filter(|i| feeds[*i].want_logits).collect();
@@ -274,8 +274,8 @@ impl SelfDraft {
         let mut out = vec![0f32; d];
         for h in 0..self.n_heads {
             let qh = &q[h * dh..(h + 1) * dh];
-            let scores: Vec<f32> = (0..n).map(|j| scale * dot(qh, &keys[j * d + h * dh..j * d + (h + 1) * dh])).collect();
-            let p = softmax(&scores);
+            let mut p: Vec<f32> = (0..n).map(|j| scale * dot(qh, &keys[j * d + h * dh..j * d + (h + 1) * dh])).collect();
+            softmax_row(&mut p);
             let oh = &mut out[h * dh..(h + 1) * dh];
             for (j, pj) in p.iter().enumerate() {
                 oh.iter_mut().zip(&values[j * d + h * dh..j * d + (h + 1) * dh]).for_each(|(o, v)| *o += pj * v);
@@ -315,25 +315,6 @@ fn add(x: &mut [f32], y: &[f32]) {
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn softmax(x: &[f32]) -> Vec<f32> {
-    let m = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = x.iter().map(|v| (v - m).exp()).collect();
-    let z: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / z).collect()
-}
-
-/// Exact-form GELU with an erf approximation (max error 1.5e-7).
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))
-}
-
-fn erf(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y = 1.0
-        - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_7) * t - 0.284_496_74) * t + 0.254_829_6) * t * (-x * x).exp();
-    if x >= 0.0 { y } else { -y }
 }
 
 /// Int8 cross-attention keys/values of one layer for one row, per head.

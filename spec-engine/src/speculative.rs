@@ -20,7 +20,8 @@ pub struct SpeculativeDecoder<B: Backend, P: Proposer<B>> {
     policy: DraftLength,
     /// Sum over every sequence decoded so far.
     pub totals: SpecStats,
-    /// Measured draft and verification costs (adaptive policy only).
+    /// Measured draft and verification costs (recorded on every pass; the adaptive policy
+    /// reads them).
     pub costs: CostModel,
     _b: PhantomData<B>,
 }

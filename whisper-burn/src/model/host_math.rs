@@ -75,7 +75,9 @@ pub fn gelu_in_place(data: &mut [f32]) {
     data.par_chunks_mut(16 * 1024).for_each(|c| gelu_chunk(c));
 }
 
-fn gelu_chunk(c: &mut [f32]) {
+/// GELU of every value, in place, on the calling thread (for small slices, where handing
+/// work to other threads costs more than it saves).
+pub fn gelu_chunk(c: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match simd_level() {
         // SAFETY: the CPU has the kernel's features.
@@ -122,9 +124,24 @@ unsafe fn softmax_row_avx512(row: &mut [f32]) {
     softmax_row_generic(row)
 }
 
+/// The largest value, kept in 16 lanes so the loop vectorizes (the max is exact in any
+/// order).
+#[inline(always)]
+fn max_value(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..16 {
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
+        }
+    }
+    lanes.iter().chain(rest).fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m })
+}
+
 #[inline(always)]
 fn softmax_row_generic(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+    let max = max_value(row);
     let mut sums = [0f32; 16];
     let mut chunks = row.chunks_exact_mut(16);
     for c in &mut chunks {
@@ -169,17 +186,10 @@ unsafe fn log_softmax_at_avx512(values: &[f32], index: usize) -> f32 {
 
 #[inline(always)]
 fn log_softmax_at_generic(values: &[f32], index: usize) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let chunks = values.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..16 {
-            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
-        }
-    }
-    let max = lanes.iter().chain(rest).fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
+    let max = max_value(values);
     let mut sums = [0f32; 16];
     let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
     for c in chunks {
         for l in 0..16 {
             sums[l] += exp(c[l] - max);
