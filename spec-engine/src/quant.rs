@@ -98,31 +98,28 @@ impl QuantMatrix {
         if has_vnni() && self.cols() % 64 == 0 {
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_vnni()` is true.
-            return self.for_row_blocks(xs.len(), out, |r, o| o.iter_mut().zip(&qx).for_each(|(o, q)| *o = unsafe { self.row_dot_vnni(r, q) }));
+            return self.for_row_blocks(xs.len(), out, per_row(xs.len(), |r, o| o.iter_mut().zip(&qx).for_each(|(o, q)| *o = unsafe { self.row_dot_vnni(r, q) })));
         }
         if has_avx2() && self.cols() % Q4_GROUP == 0 {
             // Integer dot products (`maddubs`: 32 byte products per instruction) against
             // the activations quantized to 8 bits on the fly.
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_avx2()` is true.
-            return self.for_row_blocks(xs.len(), out, |r, o| unsafe { self.row_dots_int_avx2(r, &qx, o) });
+            return self.for_row_blocks(xs.len(), out, |r0, o| unsafe { self.block_dots_int_avx2(r0, &qx, o) });
         }
         let simd = has_avx2();
-        self.for_row_blocks(xs.len(), out, |r, o| o.iter_mut().zip(xs).for_each(|(o, x)| *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) }));
+        self.for_row_blocks(xs.len(), out, per_row(xs.len(), |r, o| o.iter_mut().zip(xs).for_each(|(o, x)| *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) })));
     }
 
-    /// `out[j * rows + r]` = weight row `r` times activation `j`, where `row_dots(r, o)`
-    /// fills `o[j]` for all `m` activations; in blocks of weight rows, on all threads for
-    /// large products only (small ones cost less than handing work to another thread).
-    fn for_row_blocks(&self, m: usize, out: &mut [f32], row_dots: impl Fn(usize, &mut [f32]) + Sync) {
+    /// `out[j * rows + r]` = weight row `r` times activation `j`, where
+    /// `block_dots(r0, o)` fills `o[i * m + j]` for the block of rows from `r0` and all `m`
+    /// activations; on all threads for large products only (small ones cost less than
+    /// handing work to another thread).
+    fn for_row_blocks(&self, m: usize, out: &mut [f32], block_dots: impl Fn(usize, &mut [f32]) + Sync) {
         let rows = self.rows();
         let mut by_row = if m == 1 { Vec::new() } else { vec![0f32; rows * m] };
         let dst: &mut [f32] = if m == 1 { &mut out[..rows] } else { &mut by_row };
-        let block = |(block, chunk): (usize, &mut [f32])| {
-            for (i, o) in chunk.chunks_mut(m).enumerate() {
-                row_dots(block * ROWS_PER_TASK + i, o);
-            }
-        };
+        let block = |(block, chunk): (usize, &mut [f32])| block_dots(block * ROWS_PER_TASK, chunk);
         if rows * self.cols() * m < PARALLEL_MIN_WEIGHTS {
             dst.chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(block);
         } else {
@@ -135,37 +132,56 @@ impl QuantMatrix {
         }
     }
 
-    /// Weight row `r` times each of `qx` (`out[j]`), the row's bytes decoded once per
-    /// group of four activations; each `out[j]` gets the same arithmetic as one alone.
+    /// Rows `r0..` times each of `qx` (`out[i * qx.len() + j]`, as many rows as `out`
+    /// holds), the activations in groups of up to four: each row's bytes are decoded once
+    /// per group, and each output gets the same arithmetic as one activation alone.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn row_dots_int_avx2(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
-        for (qs, o) in qx.chunks(4).zip(out.chunks_mut(4)) {
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_dots_int_avx2(&self, r0: usize, qx: &[QuantVec], out: &mut [f32]) {
+        let m = qx.len();
+        for (g, qs) in qx.chunks(4).enumerate() {
+            let (j0, n) = (4 * g, out.len() / m);
             match qs.len() {
-                4 => self.row_dots_int_avx2_n::<4>(r, qs, o),
-                3 => self.row_dots_int_avx2_n::<3>(r, qs, o),
-                2 => self.row_dots_int_avx2_n::<2>(r, qs, o),
-                _ => self.row_dots_int_avx2_n::<1>(r, qs, o),
+                4 => self.block_dots_n::<4>(r0, n, qs, &mut out[j0..], m),
+                3 => self.block_dots_n::<3>(r0, n, qs, &mut out[j0..], m),
+                2 => self.block_dots_n::<2>(r0, n, qs, &mut out[j0..], m),
+                _ => self.block_dots_n::<1>(r0, n, qs, &mut out[j0..], m),
             }
         }
     }
 
+    /// `n` rows from `r0` times `M` activations: `out[i * stride + j]`.
     #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn row_dots_int_avx2_n<const M: usize>(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
-        let xs: [&[i8]; M] = std::array::from_fn(|j| qx[j].signed.as_slice());
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_dots_n<const M: usize>(&self, r0: usize, n: usize, qx: &[QuantVec], out: &mut [f32], stride: usize) {
+        let x_scales: [f32; M] = std::array::from_fn(|j| qx[j].scale);
         match self {
             QuantMatrix::Q8 { cols, data, scales, .. } => {
-                let dots = simd::dots_i8_i8::<M>(&data[r * cols..(r + 1) * cols], xs);
-                for j in 0..M {
-                    out[j] = dots[j] as f32 * qx[j].scale * scales[r];
+                let xs: [&[i8]; M] = std::array::from_fn(|j| qx[j].signed.as_slice());
+                for (r, row) in data.chunks_exact(*cols).enumerate().skip(r0).take(n) {
+                    let dots = simd::dots_i8_i8::<M>(row, xs);
+                    for j in 0..M {
+                        out[(r - r0) * stride + j] = dots[j] as f32 * x_scales[j] * scales[r];
+                    }
                 }
             }
             QuantMatrix::Q4 { cols, data, scales, .. } => {
                 let groups = cols / Q4_GROUP;
+                let pairs: [&[i8]; M] = std::array::from_fn(|j| qx[j].pairs.as_slice());
+                let offsets: [&[f32]; M] = std::array::from_fn(|j| qx[j].group_offsets.as_slice());
+                let xs: [&[i8]; M] = std::array::from_fn(|j| qx[j].signed.as_slice());
                 let sums: [&[i32]; M] = std::array::from_fn(|j| qx[j].group_sums.as_slice());
-                let dots = simd::dots_q4_i8::<M>(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], xs, sums);
-                for j in 0..M {
-                    out[j] = dots[j] * qx[j].scale;
+                let rows = data.chunks_exact(cols / 2).zip(scales.chunks_exact(groups));
+                for (r, (bytes, row_scales)) in rows.enumerate().skip(r0).take(n) {
+                    let dots = if groups % 2 == 0 {
+                        simd::dots_q4_pairs::<M>(bytes, row_scales, pairs, offsets)
+                    } else {
+                        simd::dots_q4_i8::<M>(bytes, row_scales, xs, sums)
+                    };
+                    for j in 0..M {
+                        out[(r - r0) * stride + j] = dots[j] * x_scales[j];
+                    }
                 }
             }
         }
@@ -175,13 +191,13 @@ impl QuantMatrix {
     #[cfg(all(test, target_arch = "x86_64"))]
     unsafe fn row_dot_int_avx2(&self, r: usize, qx: &QuantVec) -> f32 {
         let mut out = [0f32];
-        self.row_dots_int_avx2(r, std::slice::from_ref(qx), &mut out);
+        self.block_dots_int_avx2(r, std::slice::from_ref(qx), &mut out);
         out[0]
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn row_dots_int_avx2(&self, r: usize, qx: &[QuantVec], out: &mut [f32]) {
-        let _ = (r, qx, out);
+    unsafe fn block_dots_int_avx2(&self, r0: usize, qx: &[QuantVec], out: &mut [f32]) {
+        let _ = (r0, qx, out);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -259,6 +275,11 @@ impl QuantMatrix {
     }
 }
 
+/// A per-row `row_dots(r, o)` (filling `o[j]` for `m` activations) as a per-block one.
+fn per_row(m: usize, row_dots: impl Fn(usize, &mut [f32]) + Sync) -> impl Fn(usize, &mut [f32]) + Sync {
+    move |r0, block| block.chunks_mut(m).enumerate().for_each(|(i, o)| row_dots(r0 + i, o))
+}
+
 #[inline]
 fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -318,6 +339,12 @@ pub struct QuantVec {
     pub biased: Vec<u8>,
     /// Sum of `signed` over each group of 32 (for the int4 offset of 8).
     pub group_sums: Vec<i32>,
+    /// `8 * group_sums`, as floats (the int4 offset, subtracted in vector lanes).
+    pub group_offsets: Vec<f32>,
+    /// `signed` reordered for [`simd::dots_q4_pairs`]: per 64 values (two groups) the
+    /// first halves of both groups, then their second halves (the order in which one
+    /// 32-byte load of packed int4 weights unpacks).
+    pub pairs: Vec<i8>,
     pub scale: f32,
 }
 
@@ -326,10 +353,34 @@ impl QuantVec {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
         let inv = 1.0 / scale;
-        let signed: Vec<i8> = x.iter().map(|v| round_nearest(v * inv).clamp(-127.0, 127.0) as i8).collect();
-        let biased = signed.iter().map(|v| (*v as i16 + 128) as u8).collect();
-        let group_sums = signed.chunks(Q4_GROUP).map(|g| g.iter().map(|v| *v as i32).sum()).collect();
-        Self { signed, biased, group_sums, scale }
+        let mut signed = vec![0i8; x.len()];
+        quantize_i8(x, inv, &mut signed);
+        // i8 + 128 as u8 is the i8's bits with the top one flipped.
+        let biased = signed.iter().map(|v| *v as u8 ^ 0x80).collect();
+        let group_sums: Vec<i32> = signed.chunks(Q4_GROUP).map(|g| g.iter().map(|v| *v as i32).sum()).collect();
+        let group_offsets = group_sums.iter().map(|s| (8 * s) as f32).collect();
+        let half = Q4_GROUP / 2;
+        let mut pairs = Vec::with_capacity(x.len());
+        for p in signed.chunks(2 * Q4_GROUP) {
+            for k in [0, 2, 1, 3] {
+                pairs.extend_from_slice(&p[(k * half).min(p.len())..((k + 1) * half).min(p.len())]);
+            }
+        }
+        Self { signed, biased, group_sums, group_offsets, pairs, scale }
+    }
+}
+
+/// `out[i] = round(x[i] * inv)` clamped to -127..=127 (ties to even), 32 lanes at a
+/// time where AVX2 is present (the same values as the scalar loop).
+fn quantize_i8(x: &[f32], inv: f32, out: &mut [i8]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 is present; `done` is a multiple of 32 within both slices.
+        done = unsafe { simd::quantize_i8(x, inv, out) };
+    }
+    for (q, v) in out[done..].iter_mut().zip(&x[done..]) {
+        *q = round_nearest(v * inv).clamp(-127.0, 127.0) as i8;
     }
 }
 
@@ -397,9 +448,9 @@ mod simd {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn hsum(v: __m256) -> f32 {
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-        lanes.iter().sum()
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
     }
 
     #[inline]
@@ -428,13 +479,34 @@ mod simd {
         s
     }
 
+    /// Quantizes the first multiple of 32 values of `x` (see [`super::quantize_i8`]);
+    /// returns how many it did. `cvtps` rounds to nearest even, as the scalar path.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn quantize_i8(x: &[f32], inv: f32, out: &mut [i8]) -> usize {
+        let n = x.len().min(out.len()) / 32 * 32;
+        let (vinv, lim) = (_mm256_set1_ps(inv), _mm256_set1_epi32(127));
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let mut i = 0;
+        while i < n {
+            let q: [__m256i; 4] = std::array::from_fn(|k| {
+                let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i + 8 * k)), vinv));
+                _mm256_max_epi32(_mm256_min_epi32(v, lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim))
+            });
+            // Packing works within 128-bit lanes; the permute restores the order.
+            let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, _mm256_permutevar8x32_epi32(packed, order));
+            i += 32;
+        }
+        n
+    }
+
     /// Sum of the 8 i32 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn hsum_i32(v: __m256i) -> i32 {
-        let mut lanes = [0i32; 8];
-        _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
-        lanes.iter().sum()
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+        _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)))
     }
 
     /// `sum(w[i] * x_j[i])` for int8 `w` and each of `M` int8 `x_j` (all within
@@ -490,6 +562,46 @@ mod simd {
         let mut out = [0f32; M];
         for j in 0..M {
             out[j] = hsum(acc[j]) - offset[j];
+        }
+        out
+    }
+
+    /// [`dots_q4_i8`] two groups at a time: one 32-byte load holds groups `2p` and
+    /// `2p + 1`, whose low nibbles (first halves) and high nibbles (second halves) meet
+    /// activations in [`super::QuantVec::pairs`] order; the offset of 8 is subtracted in
+    /// vector lanes (`scale_g * 8 sum(x_g)`, from `offsets`), not per group in scalars.
+    /// Needs an even number of groups.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dots_q4_pairs<const M: usize>(bytes: &[u8], scales: &[f32], xs: [&[i8]; M], offsets: [&[f32]; M]) -> [f32; M] {
+        let mask = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+        let mut acc = [_mm256_setzero_ps(); M];
+        let groups = scales.len();
+        for p in 0..groups / 2 {
+            let b = _mm256_loadu_si256(bytes.as_ptr().add(p * Q4_GROUP) as *const __m256i);
+            let lo = _mm256_and_si256(b, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), mask);
+            let pair = _mm_castpd_ps(_mm_load_sd(scales.as_ptr().add(2 * p) as *const f64));
+            let sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(pair), spread);
+            for j in 0..M {
+                let x = xs[j].as_ptr().add(p * 2 * Q4_GROUP);
+                let x_lo = _mm256_loadu_si256(x as *const __m256i);
+                let x_hi = _mm256_loadu_si256(x.add(Q4_GROUP) as *const __m256i);
+                // Nibbles <= 15 times |x| <= 127: each 16-bit sum stays below 2^13.
+                let sums = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)), sv, acc[j]);
+            }
+        }
+        let mut out = [0f32; M];
+        for j in 0..M {
+            let mut g = 0;
+            while g + 8 <= groups {
+                acc[j] = _mm256_fnmadd_ps(_mm256_loadu_ps(scales.as_ptr().add(g)), _mm256_loadu_ps(offsets[j].as_ptr().add(g)), acc[j]);
+                g += 8;
+            }
+            out[j] = hsum(acc[j]) - (g..groups).map(|g| scales[g] * offsets[j][g]).sum::<f32>();
         }
         out
     }
@@ -743,11 +855,11 @@ mod tests {
             eprintln!("no AVX2 here: skipped");
             return;
         }
-        let (rows, cols) = (70, 128);
-        let w = matrix(rows, cols);
-        let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
-        let qx = QuantVec::new(&x);
-        for bits in [8u8, 4] {
+        // 128 columns: int4 in pairs of groups; 96 (three groups): one group at a time.
+        for (rows, cols, bits) in [(70, 128, 8u8), (70, 128, 4), (70, 96, 4)] {
+            let w = matrix(rows, cols);
+            let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
+            let qx = QuantVec::new(&x);
             let q = QuantMatrix::quantize(&w, rows, cols, bits);
             let float: Vec<f32> = (0..rows).map(|r| q.row_dot(r, &x)).collect();
             let max = float.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -761,6 +873,15 @@ mod tests {
         let w8 = vec![-127i8; 64];
         // SAFETY: AVX2 checked above.
         assert_eq!(unsafe { simd::dots_i8_i8::<2>(&w8, [&w8, &w8]) }, [64 * 127 * 127; 2]);
+        // Int4 extremes: every weight +7 (stored 15) against +-127.
+        let (bytes, scales) = (vec![0xffu8; 32], vec![1f32; 2]);
+        for x in [127i8, -127] {
+            let xs = vec![x; 64];
+            let offsets = vec![(8 * 32 * x as i32) as f32; 2];
+            // SAFETY: AVX2 checked above.
+            let got = unsafe { simd::dots_q4_pairs::<1>(&bytes, &scales, [&xs], [&offsets]) };
+            assert_eq!(got, [(64 * 7 * x as i32) as f32]);
+        }
     }
 
     #[test]
@@ -805,6 +926,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn vector_quantization_equals_scalar() {
+        let x: Vec<f32> = (0..100).map(|i| (i as f32 * 0.61).sin() * 3.0 + if i == 7 { 0.5 } else { 0.0 }).collect();
+        let inv = 127.0 / 3.3;
+        let mut fast = vec![0i8; x.len()];
+        quantize_i8(&x, inv, &mut fast);
+        let scalar: Vec<i8> = x.iter().map(|v| round_nearest(v * inv).clamp(-127.0, 127.0) as i8).collect();
+        assert_eq!(fast, scalar);
+        // Ties round to even, as the scalar path; values past 127 clamp.
+        let mut q = vec![0i8; 32];
+        quantize_i8(&[[0.5f32, 1.5, 2.5, -0.5, -1.5, 200.0, -300.0, 126.5]; 4].concat(), 1.0, &mut q);
+        assert_eq!(&q[..8], &[0, 2, 2, 0, -2, 127, -127, 126]);
     }
 
     #[test]
