@@ -110,11 +110,11 @@ impl<B: Backend> Decoder<B> {
             _ => emb.clone(),
         };
         let proj_out_host = is_cpu_backend::<B>().then(|| {
-            Arc::new(HostMatrix::new(&proj.data, c.vocab_size, c.d_model, None))
+            Arc::new(HostMatrix::new_compact(&proj.data, c.vocab_size, c.d_model, None))
         });
         let embed_host = match &proj_out_host {
             Some(p) if proj.data == emb.data => Some(p.clone()),
-            Some(_) => Some(Arc::new(HostMatrix::new(&emb.data, c.vocab_size, c.d_model, None))),
+            Some(_) => Some(Arc::new(HostMatrix::new_compact(&emb.data, c.vocab_size, c.d_model, None))),
             None => None,
         };
         let mut decoder = Self {

@@ -178,7 +178,7 @@ impl HostEncoder {
 
     /// True when both encoders hold the same weights (compared where they differ most).
     pub fn same_weights(&self, other: &Self) -> bool {
-        let eq = |a: &HostMatrix, b: &HostMatrix| a.packed() == b.packed() && a.bias == b.bias;
+        let eq = |a: &HostMatrix, b: &HostMatrix| a.same_weights(b);
         self.layers.len() == other.layers.len()
             && eq(&self.conv1, &other.conv1)
             && eq(&self.conv2, &other.conv2)

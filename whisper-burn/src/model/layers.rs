@@ -43,7 +43,7 @@ impl<B: Backend> Linear<B> {
         let weight_t = to_tensor::<B, 2>(transpose(&w), device);
         let bias_host = if with_bias { Some(s.take(&format!("{prefix}.bias"), &[d_out])?) } else { None };
         let host = (host_copy && is_cpu_backend::<B>()).then(|| {
-            Arc::new(HostMatrix::new(&w.data, d_out, d_in, bias_host.as_ref().map(|b| b.data.clone())))
+            Arc::new(HostMatrix::new_compact(&w.data, d_out, d_in, bias_host.as_ref().map(|b| b.data.clone())))
         });
         let bias = bias_host.map(|b| to_tensor::<B, 1>(b, device));
         Ok(Self { weight_t, bias, host })
