@@ -1,11 +1,10 @@
 //! A separate smaller Whisper (same tokenizer) as the draft, run with the burn backend.
 use crate::compat::same_encoder;
 use crate::error::Result;
-use crate::proposer::{ProposeRequest, Proposer};
+use crate::proposer::{Proposal, ProposeRequest, Proposer};
 use burn::prelude::*;
 use std::sync::Arc;
 use whisper_burn::decoding::greedy::host_rows;
-use whisper_burn::decoding::logit_filters::argmax;
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
@@ -49,7 +48,7 @@ impl<B: Backend> Proposer<B> for ModelProposer<B> {
         Ok(())
     }
 
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Vec<u32>>> {
+    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>> {
         let model = &self.draft.pipeline.model;
         requests
             .iter()
@@ -58,9 +57,10 @@ impl<B: Backend> Proposer<B> for ModelProposer<B> {
     }
 }
 
-fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &ProposeRequest, filters: &LogitFilters) -> Result<Vec<u32>> {
+fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &ProposeRequest, filters: &LogitFilters) -> Result<Proposal> {
+    let mut out = Proposal::default();
     if q.max_tokens == 0 {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
     let keep = common.min(q.committed.len() - 1);
@@ -68,7 +68,6 @@ fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &Propos
     row.cached.truncate(keep);
     let mut feed = q.committed[keep..].to_vec();
     let mut generated = q.committed[q.prompt_len..].to_vec();
-    let mut out = Vec::new();
     while out.len() < q.max_tokens {
         let hidden = model.decoder.forward(&[feed.clone()], &mut row.state)?;
         row.cached.extend_from_slice(&feed);
@@ -77,11 +76,7 @@ fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &Propos
         let last = hidden.slice([0..1, n - 1..n, 0..d]);
         let mut logits = host_rows(model.decoder.logits(last))?.remove(0);
         filters.apply(&mut logits, &generated);
-        let t = argmax(&logits);
-        if q.min_confidence > 0.0 && whisper_burn::decoding::logit_filters::log_prob(&logits, t).exp() < q.min_confidence && !out.is_empty() {
-            break;
-        }
-        out.push(t);
+        let Some(t) = out.choose(&logits, q) else { break };
         generated.push(t);
         if t == q.eot {
             break;

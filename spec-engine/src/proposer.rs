@@ -1,8 +1,64 @@
 //! The draft side: anything that proposes the next tokens of a sequence.
 use crate::error::Result;
 use burn::prelude::*;
+use whisper_burn::decoding::logit_filters::{argmax, log_prob};
+use whisper_burn::decoding::sampling::{draw, probabilities, SampleStream};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::{DecoderState, Whisper};
+
+/// Temperature sampling of the draft: each token is drawn from the draft's tempered
+/// distribution with the uniform the main model will use at that position, so the
+/// draft proposes what the main model will draw wherever their distributions agree.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftSampling {
+    pub temperature: f32,
+    pub stream: SampleStream,
+}
+
+/// A row's proposed tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Proposal {
+    pub tokens: Vec<u32>,
+}
+
+impl Proposal {
+    /// Appends the draft's choice from its filtered `logits` for request `q`: the greedy
+    /// token, or one drawn at the temperature. Returns `None` (nothing appended) when
+    /// the draft's probability of its choice is below `q.min_confidence` and something
+    /// was already proposed.
+    pub fn choose(&mut self, logits: &[f32], q: &ProposeRequest) -> Option<u32> {
+        let n = self.tokens.len();
+        let (token, confidence) = match &q.sampling {
+            None => {
+                let t = argmax(logits);
+                (t, if q.min_confidence > 0.0 { log_prob(logits, t).exp() } else { 1.0 })
+            }
+            Some(s) => {
+                let p = probabilities(logits, s.temperature);
+                let position = q.committed.len() - q.prompt_len + n;
+                let t = draw(&p, s.stream.uniform(position));
+                (t, p[t as usize])
+            }
+        };
+        if n > 0 && confidence < q.min_confidence {
+            return None;
+        }
+        self.tokens.push(token);
+        Some(token)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn truncate(&mut self, n: usize) {
+        self.tokens.truncate(n);
+    }
+}
 
 /// One row's request for proposals.
 pub struct ProposeRequest<'a> {
@@ -18,6 +74,8 @@ pub struct ProposeRequest<'a> {
     pub min_confidence: f32,
     /// End-of-text: nothing is proposed after it.
     pub eot: u32,
+    /// Draw tokens at a temperature instead of taking the draft's greedy choice.
+    pub sampling: Option<DraftSampling>,
 }
 
 /// A draft model. It keeps its own per-row cache and re-synchronises with the committed
@@ -28,5 +86,5 @@ pub trait Proposer<B: Backend> {
     fn begin(&mut self, main: &Whisper<B>, main_state: &DecoderState<B>, encoder_out: &Tensor<B, 3>, req: &DecodeRequest) -> Result<()>;
 
     /// Proposes tokens for each request, applying `filters` to its own logits.
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Vec<u32>>>;
+    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>>;
 }

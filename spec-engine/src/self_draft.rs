@@ -2,12 +2,11 @@
 //! reduced vocabulary, and int8 copies of the main model's cross-attention keys/values
 //! (so no second encoder runs). It runs on the host with its own kernels.
 use crate::error::{Result, SpecError};
-use crate::proposer::{ProposeRequest, Proposer};
+use crate::proposer::{Proposal, ProposeRequest, Proposer};
 use crate::quant::{QuantMatrix, QuantRows};
 use burn::prelude::*;
 use rayon::prelude::*;
 use std::sync::Arc;
-use whisper_burn::decoding::logit_filters::{argmax, log_prob};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::model::host_math::{gelu_chunk, softmax_row};
 use whisper_burn::model::layers::{LayerNorm, Linear};
@@ -394,7 +393,7 @@ impl<B: Backend> Proposer<B> for SelfProposer {
         Ok(())
     }
 
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Vec<u32>>> {
+    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>> {
         let draft = self.draft.clone();
         let mut slots: Vec<Option<&mut RowState>> = self.rows.iter_mut().map(Some).collect();
         let mut rows: Vec<&mut RowState> = Vec::with_capacity(requests.len());
@@ -433,7 +432,7 @@ struct Drafting {
     feed: Vec<u32>,
     /// Generated tokens so far, for the logit rules.
     generated: Vec<u32>,
-    out: Vec<u32>,
+    out: Proposal,
 }
 
 impl Drafting {
@@ -441,23 +440,19 @@ impl Drafting {
     /// prefix that agrees, always re-feeding the last committed token).
     fn start(row: &mut RowState, q: &ProposeRequest) -> Self {
         if q.max_tokens == 0 {
-            return Self { feed: Vec::new(), generated: Vec::new(), out: Vec::new() };
+            return Self { feed: Vec::new(), generated: Vec::new(), out: Proposal::default() };
         }
         let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
         let keep = common.min(q.committed.len() - 1);
         row.cached.truncate(keep);
-        Self { feed: q.committed[keep..].to_vec(), generated: q.committed[q.prompt_len..].to_vec(), out: Vec::new() }
+        Self { feed: q.committed[keep..].to_vec(), generated: q.committed[q.prompt_len..].to_vec(), out: Proposal::default() }
     }
 
-    /// Takes the draft's greedy token from `logits`, and feeds it back unless drafting
-    /// stops here (end of text, enough tokens, or confidence below the request's floor).
+    /// Takes the draft's token from `logits` (greedy or drawn), and feeds it back unless
+    /// drafting stops here (end of text, enough tokens, or confidence below the floor).
     fn choose(&mut self, mut logits: Vec<f32>, q: &ProposeRequest, filters: &LogitFilters) {
         filters.apply(&mut logits, &self.generated);
-        let t = argmax(&logits);
-        if !self.out.is_empty() && q.min_confidence > 0.0 && log_prob(&logits, t).exp() < q.min_confidence {
-            return;
-        }
-        self.out.push(t);
+        let Some(t) = self.out.choose(&logits, q) else { return };
         self.generated.push(t);
         if t != q.eot && self.out.len() < q.max_tokens {
             self.feed.push(t);

@@ -1,9 +1,11 @@
 //! Speculative decoding as a [`WindowDecoder`]: propose, verify, commit, roll back.
 //! Every row of the batch accepts its own number of tokens per step; finished rows
-//! leave the batch.
+//! leave the batch. Greedy requests give greedy's tokens exactly, and sampled ones
+//! (temperature > 0) plain sampling's tokens for the same seed exactly: draft and main
+//! model draw each position with the same uniform.
 use crate::cost::{CostModel, RowHistory};
 use crate::policy::{DraftLength, LengthController};
-use crate::proposer::{ProposeRequest, Proposer};
+use crate::proposer::{DraftSampling, Proposal, ProposeRequest, Proposer};
 use crate::stats::SpecStats;
 use crate::verifier::{verify, Verdict, VerifyRow};
 use burn::prelude::*;
@@ -11,6 +13,7 @@ use std::marker::PhantomData;
 use std::time::Instant;
 use whisper_burn::decoding::greedy::prefill;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
+use whisper_burn::decoding::sampling::{sample_at, SampleStream};
 use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
 use whisper_burn::{Result as WResult, Whisper, WhisperError};
 
@@ -31,6 +34,8 @@ struct Row {
     ctrl: LengthController,
     history: RowHistory,
     done: bool,
+    /// The row's uniforms when sampling.
+    stream: Option<SampleStream>,
 }
 
 impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
@@ -53,16 +58,21 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         }
         let mut rows: Vec<Row> = no_speech
             .iter()
-            .map(|p| Row {
+            .zip(&req.prompts)
+            .map(|(p, prompt)| Row {
                 result: SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() },
                 ctrl: LengthController::new(&self.policy),
                 history: RowHistory::default(),
                 done: false,
+                stream: req.sampling.map(|s| SampleStream::for_sequence(s.seed, prompt)),
             })
             .collect();
         for (i, mut l) in first_logits.into_iter().enumerate() {
             req.filters.apply(&mut l, &[]);
-            let t = argmax(&l);
+            let t = match (req.sampling, &rows[i].stream) {
+                (Some(s), Some(stream)) => sample_at(&l, s.temperature, stream, 0),
+                _ => argmax(&l),
+            };
             commit(&mut rows[i], &[t], &[log_prob(&l, t)], req, model.config.max_target_positions, i);
         }
         let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
@@ -77,13 +87,14 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 .zip(&proposals)
                 .map(|(r, p)| VerifyRow {
                     pending: *rows[*r].result.tokens.last().unwrap_or(&req.eot),
-                    proposals: p,
+                    proposals: &p.tokens,
                     generated: &rows[*r].result.tokens,
+                    sampling: req.sampling.zip(rows[*r].stream).map(|(s, stream)| (s.temperature, stream)),
                 })
                 .collect();
             let verdicts = verify(model, &mut state, &verify_rows, req.filters, req.eot)?;
             let main_s = t.elapsed().as_secs_f64();
-            let longest = proposals.iter().map(Vec::len).max().unwrap_or(0);
+            let longest = proposals.iter().map(Proposal::len).max().unwrap_or(0);
             let draft_pass_s = draft_s_per_row * active.len() as f64;
             self.costs.record(active.len(), longest, draft_pass_s, active.len() * (longest + 1), main_s);
             let mut keep = Vec::new();
@@ -92,7 +103,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 row.result.draft_s += draft_s_per_row;
                 record(row, proposals[slot].len(), v, main_s / active.len() as f64, &mut self.totals);
                 commit(row, &v.tokens, &v.logprobs, req, model.config.max_target_positions, *r);
-                let fed_valid = state.len(slot) - (proposals.iter().map(|p| p.len() + 1).max().unwrap_or(1)) + 1 + v.accepted;
+                let fed_valid = state.len(slot) - (longest + 1) + 1 + v.accepted;
                 state.truncate(slot, fed_valid);
                 if !row.done {
                     keep.push(slot);
@@ -109,7 +120,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         Ok(rows.into_iter().map(|r| r.result).collect())
     }
 
-    fn propose(&mut self, rows: &[Row], active: &[usize], req: &DecodeRequest, state: &whisper_burn::DecoderState<B>, max_pos: usize) -> crate::Result<(Vec<Vec<u32>>, f64)> {
+    fn propose(&mut self, rows: &[Row], active: &[usize], req: &DecodeRequest, state: &whisper_burn::DecoderState<B>, max_pos: usize) -> crate::Result<(Vec<Proposal>, f64)> {
         let t = Instant::now();
         let max_start = (0..active.len()).map(|s| state.len(s)).max().unwrap_or(0);
         let room = max_pos.saturating_sub(max_start + 1);
@@ -143,6 +154,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 max_tokens: (*w).min(cap),
                 min_confidence: rows[*r].ctrl.min_confidence(),
                 eot: req.eot,
+                sampling: req.sampling.zip(rows[*r].stream).map(|(s, stream)| DraftSampling { temperature: s.temperature, stream }),
             })
             .collect();
         let mut out = self.proposer.propose(&requests, req.filters)?;

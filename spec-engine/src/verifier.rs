@@ -1,9 +1,12 @@
 //! The main-model side: check a row's proposals in one forward pass and keep the longest
-//! agreeing prefix plus the main model's own next token.
+//! agreeing prefix plus the main model's own next token. When sampling, the main
+//! model's token at each position is its own draw with that position's uniform (as
+//! plain sampling draws it), and a proposal is kept when it equals that draw.
 use crate::error::Result;
 use burn::prelude::*;
 use whisper_burn::decoding::greedy::host_rows;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
+use whisper_burn::decoding::sampling::{sample_at, SampleStream};
 use whisper_burn::decoding::LogitFilters;
 use whisper_burn::{DecoderState, Whisper};
 
@@ -25,6 +28,8 @@ pub struct VerifyRow<'a> {
     pub pending: u32,
     pub proposals: &'a [u32],
     pub generated: &'a [u32],
+    /// Temperature and the row's stream when sampling (`None`: greedy).
+    pub sampling: Option<(f32, SampleStream)>,
 }
 
 /// Feeds `[pending, proposals...]` of every row (padded to one length) through the main
@@ -51,13 +56,17 @@ pub fn verify<B: Backend>(model: &Whisper<B>, state: &mut DecoderState<B>, rows:
         .collect())
 }
 
-/// Accepts proposals while the main model's greedy choice agrees.
+/// Accepts proposals while the main model's own choice (greedy, or its draw at that
+/// position) agrees.
 fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
     let mut generated = row.generated.to_vec();
     let mut v = Verdict { tokens: Vec::new(), logprobs: Vec::new(), accepted: 0 };
     for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
         filters.apply(l, &generated);
-        let token = argmax(l);
+        let token = match &row.sampling {
+            None => argmax(l),
+            Some((temperature, stream)) => sample_at(l, *temperature, stream, generated.len()),
+        };
         v.tokens.push(token);
         v.logprobs.push(log_prob(l, token));
         match row.proposals.get(pos) {

@@ -1,5 +1,6 @@
 //! Speculative decoding on real weights is token for token the main model's greedy
-//! output: `base` with self-q8 and self-q4, `tiny.en` with self-q4, over eval_quick_40.
+//! output: `base` with self-q8 and self-q4, `tiny.en` with self-q4, over eval_quick_40;
+//! and with temperature sampling, token for token plain sampling's output.
 //! Needs `bash weights/fetch.sh` (CI runs it first).
 use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use std::path::{Path, PathBuf};
@@ -29,11 +30,14 @@ fn load(name: &str) -> Arc<Pipeline<CpuBackend>> {
 }
 
 fn run(engine: &Engine<CpuBackend>, items: &[(String, Vec<f32>)], batch: usize) -> Vec<(Vec<u32>, usize, usize)> {
-    let opts = DecodeOptions { language: Some("en".into()), ..Default::default() };
+    run_with(engine, items, batch, &DecodeOptions { language: Some("en".into()), ..Default::default() })
+}
+
+fn run_with(engine: &Engine<CpuBackend>, items: &[(String, Vec<f32>)], batch: usize, opts: &DecodeOptions) -> Vec<(Vec<u32>, usize, usize)> {
     let mut out = Vec::new();
     for chunk in items.chunks(batch) {
         let refs: Vec<&[f32]> = chunk.iter().map(|(_, a)| a.as_slice()).collect();
-        out.extend(engine.transcribe_batch(&refs, &opts).expect("transcribe").into_iter().map(|t| (t.tokens, t.drafted, t.accepted)));
+        out.extend(engine.transcribe_batch(&refs, opts).expect("transcribe").into_iter().map(|t| (t.tokens, t.drafted, t.accepted)));
     }
     out
 }
@@ -69,4 +73,25 @@ fn base_self_drafts_equal_greedy_on_quick40() {
 #[test]
 fn tiny_en_self_q4_equals_greedy_on_quick40() {
     check("tiny.en", &[("self-q4", DraftLength::default(), 4)]);
+}
+
+#[test]
+fn tiny_en_speculative_sampling_equals_plain_sampling() {
+    let main = load("tiny.en");
+    let items: Vec<(String, Vec<f32>)> = quick40().into_iter().take(16).collect();
+    let device = Default::default();
+    let opts = DecodeOptions { language: Some("en".into()), temperature: 0.7, seed: 3, ..Default::default() };
+    let plain = run_with(&Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"), &items, 4, &opts);
+    let greedy = run(&Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"), &items, 4);
+    let changed = plain.iter().zip(&greedy).filter(|(p, g)| p.0 != g.0).count();
+    assert!(changed > 0, "sampling at 0.7 changed no transcript: is the temperature applied?");
+    for draft in ["self-q8", "self-q4"] {
+        let cfg = EngineConfig { draft: draft.parse::<DraftSpec>().expect("spec"), draft_length: DraftLength::default() };
+        let got = run_with(&Engine::with_main(main.clone(), cfg, &device).expect("engine"), &items, 4, &opts);
+        let identical = got.iter().zip(&plain).filter(|(g, p)| g.0 == p.0).count();
+        let (drafted, accepted): (usize, usize) = got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
+        eprintln!("tiny.en {draft} T=0.7: {identical}/16 identical to plain sampling ({changed} differ from greedy), acceptance {accepted}/{drafted}");
+        assert_eq!(identical, 16, "{draft}: speculative sampling differs from plain sampling");
+        assert!(accepted * 2 > drafted, "{draft}: acceptance {accepted}/{drafted} is implausibly low");
+    }
 }

@@ -24,6 +24,8 @@ pub struct JobOutput {
     /// Wall seconds of its batch in the model.
     pub inference_s: f64,
     pub batch_size: usize,
+    /// The sampling temperature it was decoded at (0: greedy).
+    pub temperature: f32,
 }
 
 pub type JobResult = Result<JobOutput, ApiError>;

@@ -143,7 +143,8 @@ fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
         Ok(transcripts) => {
             for (job, t) in jobs.into_iter().zip(transcripts) {
                 metrics.record_transcript(&t);
-                let out = JobOutput { transcript: t, queue_s: start.duration_since(job.enqueued).as_secs_f64(), inference_s, batch_size: n };
+                let queue_s = start.duration_since(job.enqueued).as_secs_f64();
+                let out = JobOutput { transcript: t, queue_s, inference_s, batch_size: n, temperature: job.opts.temperature };
                 let _ = job.reply.send(Ok(out));
             }
         }
@@ -166,7 +167,7 @@ fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
                 let reply = single.map(|mut t| {
                     let t = t.remove(0);
                     metrics.record_transcript(&t);
-                    JobOutput { transcript: t, queue_s: start.duration_since(job.enqueued).as_secs_f64(), inference_s: s, batch_size: 1 }
+                    JobOutput { transcript: t, queue_s: start.duration_since(job.enqueued).as_secs_f64(), inference_s: s, batch_size: 1, temperature: job.opts.temperature }
                 });
                 let _ = job.reply.send(reply);
             }

@@ -119,6 +119,17 @@ async fn openai_every_response_format() {
         assert!(!seg["tokens"].as_array().unwrap().is_empty());
         assert!(seg["compression_ratio"].as_f64().unwrap() > 0.0);
     }
+
+    // Sampling: temperature and seed are honoured, and the same seed gives the same text.
+    let sampled = || async {
+        let form = [("response_format", "verbose_json"), ("temperature", "0.5"), ("seed", "11"), ("language", "en")];
+        let resp = post(url, path, clip("jfk.flac"), "jfk.flac", &form).await;
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()
+    };
+    let (a, b) = (sampled().await, sampled().await);
+    assert_eq!(a["text"], b["text"], "same seed, different text");
+    assert!(a["segments"].as_array().unwrap().iter().all(|s| s["temperature"].as_f64() == Some(0.5)), "{a}");
 }
 
 #[tokio::test]
@@ -204,8 +215,9 @@ async fn bad_input_table() {
     // Unknown model, bad parameters.
     expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("model", "gpt-4o-transcribe")]).await, 404, "model_not_found").await;
     expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("response_format", "docx")]).await, 400, "invalid_parameter").await;
-    let v = expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("temperature", "0.7")]).await, 400, "unsupported_temperature").await;
-    assert!(v["error"]["message"].as_str().unwrap().contains("greedy"), "{v}");
+    let v = expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("temperature", "1.7")]).await, 400, "unsupported_temperature").await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("out of range"), "{v}");
+    expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("temperature", "0.5"), ("seed", "-3")]).await, 400, "invalid_parameter").await;
     expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("temperature", "warm")]).await, 400, "invalid_parameter").await;
     expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("language", "de")]).await, 400, "invalid_parameter").await;
     expect_error(post(url, t, clip("jfk.flac"), "jfk.flac", &[("language", "klingon")]).await, 400, "invalid_parameter").await;

@@ -87,6 +87,9 @@ pub fn beam_search<B: Backend>(
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
 ) -> Result<Vec<SequenceResult>> {
+    if req.sampling.is_some() {
+        return Err(WhisperError::Decode("beam search is deterministic: use temperature 0 with a beam size above 1".into()));
+    }
     if opts.beam_size == 0 {
         return Err(WhisperError::Decode("beam size must be at least 1".into()));
     }

@@ -1,5 +1,7 @@
-//! Greedy decoding of a batch of windows with the KV cache; finished rows leave the batch.
+//! Greedy decoding (or temperature sampling) of a batch of windows with the KV cache;
+//! finished rows leave the batch.
 use super::logit_filters::{argmax, log_prob, LogitFilters};
+use super::sampling::{sample_at, SampleStream, Sampling};
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -44,6 +46,8 @@ pub struct DecodeRequest<'a> {
     /// Mel frames of real audio (not padding) at the start of each row's window. Drafts
     /// may attend to these only; the main model always sees the whole window.
     pub audio_mel_frames: Vec<usize>,
+    /// Temperature sampling instead of greedy choice (`None`: greedy).
+    pub sampling: Option<Sampling>,
 }
 
 /// Logits of one row at one position, copied to the host.
@@ -87,8 +91,23 @@ pub fn prefill<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &
     Ok((state, first, no_speech))
 }
 
-/// Greedy decoding of every row to end-of-text or `max_new_tokens`.
+/// Greedy decoding of every row to end-of-text or `max_new_tokens`; with
+/// `req.sampling`, each token is drawn at the temperature instead, with the uniform of
+/// its position in the row's [`SampleStream`]. `sum_logprob` is always under the
+/// untempered filtered logits, as in Whisper.
 pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
+    match req.sampling {
+        None => decode_rows(model, encoder_out, req, |_, _, l| argmax(l)),
+        Some(s) => {
+            let streams: Vec<SampleStream> = req.prompts.iter().map(|p| SampleStream::for_sequence(s.seed, p)).collect();
+            decode_rows(model, encoder_out, req, |row, n, l| sample_at(l, s.temperature, &streams[row], n))
+        }
+    }
+}
+
+/// Decodes every row, `choose(row, tokens generated so far, filtered logits)` picking
+/// each token.
+fn decode_rows<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest, choose: impl Fn(usize, usize, &[f32]) -> u32) -> Result<Vec<SequenceResult>> {
     let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
@@ -103,7 +122,7 @@ pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, 
             let r = &mut results[*row];
             let mut l = std::mem::take(&mut logits[slot]);
             req.filters.apply(&mut l, &r.tokens);
-            let next = argmax(&l);
+            let next = choose(*row, r.tokens.len(), &l);
             r.sum_logprob += log_prob(&l, next);
             let full = req.prompts[*row].len() + r.tokens.len() + 1 >= max_len;
             if next == req.eot {

@@ -5,6 +5,7 @@ use super::greedy::{DecodeRequest, SequenceResult};
 use super::language::detect_language;
 use super::logit_filters::{LogitFilters, TIMESTAMP_STEP_S};
 use super::options::DecodeOptions;
+use super::sampling::Sampling;
 use crate::mel::{LogMel, HOP_LENGTH, N_FRAMES_PER_WINDOW};
 use crate::model::Whisper;
 use crate::pipeline::Pipeline;
@@ -76,9 +77,7 @@ impl<B: Backend> Pipeline<B> {
 
     /// Transcribes several inputs, their windows batched together.
     pub fn transcribe_batch(&self, audios: &[&[f32]], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<Vec<Transcript>> {
-        if opts.temperature != 0.0 {
-            return Err(WhisperError::Decode("only temperature 0 (greedy) is implemented; sampling is refused rather than silently changed".into()));
-        }
+        Sampling::from_temperature(opts.temperature, opts.seed)?;
         let mut files: Vec<FileState> = audios.iter().map(|a| self.file_state(a, opts)).collect::<Result<_>>()?;
         loop {
             let active: Vec<usize> = (0..files.len()).filter(|i| !files[*i].done()).collect();
@@ -142,6 +141,7 @@ impl<B: Backend> Pipeline<B> {
             max_new_tokens: opts.max_new_tokens,
             mel_windows: &windows,
             audio_mel_frames: active.iter().map(|i| files[*i].segment_frames()).collect(),
+            sampling: Sampling::from_temperature(opts.temperature, opts.seed)?,
         };
         let results = decoder.decode(&self.model, encoder_out, &req)?;
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;

@@ -5,17 +5,20 @@ pub mod language;
 pub mod logit_filters;
 pub mod longform;
 pub mod options;
+pub mod sampling;
 
 pub use greedy::{greedy_decode, DecodeRequest, SequenceResult};
 pub use logit_filters::LogitFilters;
 pub use longform::{Segment, Transcript, WindowDecoder};
 pub use options::DecodeOptions;
+pub use sampling::Sampling;
 
 use crate::model::Whisper;
 use crate::Result;
 use burn::prelude::*;
 
-/// Plain greedy decoding as a [`WindowDecoder`].
+/// Plain decoding as a [`WindowDecoder`]: greedy, or temperature sampling when the
+/// request asks for it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GreedyDecoder;
 

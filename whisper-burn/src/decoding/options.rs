@@ -18,8 +18,13 @@ pub struct DecodeOptions {
     pub condition_on_previous_text: bool,
     /// Initial prompt text, given before the first window.
     pub initial_prompt: Option<String>,
-    /// Sampling temperature; only 0 (greedy) is implemented, others are refused.
+    /// Sampling temperature: 0 is greedy; above 0 each token is drawn from
+    /// `softmax(logits / temperature)` (speculative decoding keeps that distribution by
+    /// rejection sampling).
     pub temperature: f32,
+    /// Seed of the per-sequence random streams when sampling.
+    #[serde(default)]
+    pub seed: u64,
     /// Skip a window whose no-speech probability is above this and average log-prob low.
     pub no_speech_threshold: Option<f32>,
     pub log_prob_threshold: Option<f32>,
@@ -36,6 +41,7 @@ impl Default for DecodeOptions {
             condition_on_previous_text: true,
             initial_prompt: None,
             temperature: 0.0,
+            seed: 0,
             no_speech_threshold: Some(0.6),
             log_prob_threshold: Some(-1.0),
         }

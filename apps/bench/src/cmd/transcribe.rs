@@ -50,6 +50,13 @@ pub struct TranscribeArgs {
     /// Inputs decoded together.
     #[arg(long, default_value_t = 1)]
     pub batch_size: usize,
+    /// Sampling temperature (0 = greedy). With a draft, speculative sampling keeps the
+    /// main model's sampling distribution exactly.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Seed of the sampling streams (same seed, same inputs: same transcript).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// One JSON object per input.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +116,9 @@ pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
     if args.beam_size > 1 && draft != DraftSpec::None {
         anyhow::bail!("--beam-size > 1 runs plain beam search; it cannot be combined with --draft");
     }
+    if args.beam_size > 1 && args.temperature != 0.0 {
+        anyhow::bail!("--beam-size > 1 is deterministic; it cannot be combined with --temperature");
+    }
     let draft_length = match args.draft_tokens {
         Some(k) if k >= 1 => DraftLength::Fixed(k),
         Some(_) => anyhow::bail!("--draft-tokens must be at least 1"),
@@ -125,6 +135,8 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
             TaskArg::Translate => Task::Translate,
         },
         timestamps: args.timestamps,
+        temperature: args.temperature,
+        seed: args.seed,
         ..DecodeOptions::default()
     }
 }

@@ -46,7 +46,7 @@ impl Api {
         let mut form = form.form?;
         let model = self.state.model()?;
         check_model(&self.state, &form)?;
-        check_temperature(&form)?;
+        let (temperature, seed) = sampling_options(&form)?;
         let task = match form.get("task").map(str::trim) {
             None | Some("") | Some("transcribe") => Task::Transcribe,
             Some("translate") => Task::Translate,
@@ -63,6 +63,8 @@ impl Api {
             task,
             timestamps,
             initial_prompt: prompt_option(form.get("prompt")),
+            temperature,
+            seed,
             ..Default::default()
         };
         let file = form.take_file()?;
@@ -154,7 +156,7 @@ impl Api {
     async fn openai(&self, mut form: ParsedForm, task: Task) -> Result<OpenAiOutput, ApiError> {
         let model = self.state.model()?;
         check_model(&self.state, &form)?;
-        check_temperature(&form)?;
+        let (temperature, seed) = sampling_options(&form)?;
         let format_field = form.get("response_format").unwrap_or("");
         let format = ResponseFormat::parse(format_field).ok_or_else(|| {
             ApiError::invalid_parameter(
@@ -196,6 +198,8 @@ impl Api {
             task,
             timestamps: format.needs_timestamps(),
             initial_prompt: prompt_option(form.get("prompt")),
+            temperature,
+            seed,
             ..Default::default()
         };
         let file = form.take_file()?;
@@ -265,21 +269,26 @@ fn check_model(state: &AppState, form: &ParsedForm) -> Result<(), ApiError> {
     }
 }
 
-fn check_temperature(form: &ParsedForm) -> Result<(), ApiError> {
-    let Some(raw) = form.get("temperature") else { return Ok(()) };
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(());
-    }
-    let t: f64 = raw.parse().map_err(|_| ApiError::invalid_parameter("temperature", format!("`{raw}` is not a number")))?;
-    if t != 0.0 {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedTemperature,
-            format!("temperature {raw} is not supported: this server only serves greedy decoding (temperature 0), which it runs exactly"),
-        )
-        .with_param("temperature"));
-    }
-    Ok(())
+/// `temperature` (0 to 1, as OpenAI's API; 0 is greedy) and `seed` (an extension: the
+/// sampling streams' seed, 0 when absent).
+fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
+    let field = |name: &str| form.get(name).map(str::trim).filter(|v| !v.is_empty());
+    let temperature = match field("temperature") {
+        None => 0.0,
+        Some(raw) => {
+            let t: f32 = raw.parse().map_err(|_| ApiError::invalid_parameter("temperature", format!("`{raw}` is not a number")))?;
+            if !(0.0..=1.0).contains(&t) {
+                return Err(ApiError::new(ErrorCode::UnsupportedTemperature, format!("temperature {raw} is out of range: use 0 (greedy) to 1"))
+                    .with_param("temperature"));
+            }
+            t
+        }
+    };
+    let seed = match field("seed") {
+        None => 0,
+        Some(raw) => raw.parse().map_err(|_| ApiError::invalid_parameter("seed", format!("`{raw}` is not a non-negative integer")))?,
+    };
+    Ok((temperature, seed))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

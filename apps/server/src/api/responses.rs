@@ -195,7 +195,7 @@ pub struct VerboseSegment {
     pub text: String,
     /// Token ids of the segment, timestamp tokens included.
     pub tokens: Vec<u32>,
-    /// Always 0: only greedy decoding is served.
+    /// The sampling temperature (0: greedy).
     pub temperature: f64,
     /// Not computed by this server (0).
     pub avg_logprob: f64,
@@ -241,7 +241,7 @@ impl VerboseTranscription {
                     end: s.end_s as f64,
                     text: s.text.clone(),
                     tokens: s.tokens.clone(),
-                    temperature: 0.0,
+                    temperature: f64::from(out.temperature),
                     avg_logprob: 0.0,
                     compression_ratio: formats::compression_ratio(&s.text),
                     no_speech_prob: 0.0,
