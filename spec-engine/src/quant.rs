@@ -92,7 +92,8 @@ impl QuantMatrix {
     pub fn matmul(&self, xs: &[&[f32]], out: &mut [f32]) {
         assert!(xs.iter().all(|x| x.len() == self.cols()), "activations must be {} wide", self.cols());
         assert!(out.len() >= self.rows() * xs.len(), "output holds fewer than {} x {} values", xs.len(), self.rows());
-        if xs.is_empty() {
+        if xs.is_empty() || self.cols() == 0 {
+            out[..self.rows() * xs.len()].iter_mut().for_each(|o| *o = 0.0);
             return;
         }
         if has_vnni() && self.cols() % 64 == 0 {

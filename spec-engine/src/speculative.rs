@@ -58,13 +58,13 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         }
         let mut rows: Vec<Row> = no_speech
             .iter()
-            .zip(&req.prompts)
-            .map(|(p, prompt)| Row {
+            .enumerate()
+            .map(|(r, p)| Row {
                 result: SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() },
                 ctrl: LengthController::new(&self.policy),
                 history: RowHistory::default(),
                 done: false,
-                stream: req.sampling.map(|s| SampleStream::for_sequence(s.seed, prompt)),
+                stream: req.sample_stream(r),
             })
             .collect();
         for (i, mut l) in first_logits.into_iter().enumerate() {

@@ -206,6 +206,7 @@ fn greedy(p: &Pipeline<B>, mels: &[Vec<f32>], max_new_tokens: usize) -> Vec<Vec<
         mel_windows: mels,
         audio_mel_frames: vec![3000; mels.len()],
         sampling: None,
+        window_start_frames: vec![0; mels.len()],
     };
     greedy_decode(&p.model, p.model.encode(mels).unwrap(), &req).unwrap().into_iter().map(|r| r.tokens).collect()
 }

@@ -48,6 +48,17 @@ pub struct DecodeRequest<'a> {
     pub audio_mel_frames: Vec<usize>,
     /// Temperature sampling instead of greedy choice (`None`: greedy).
     pub sampling: Option<Sampling>,
+    /// Where each row's window starts in its audio (mel frames): with the seed and the
+    /// prompt it keys the row's [`SampleStream`].
+    pub window_start_frames: Vec<usize>,
+}
+
+impl DecodeRequest<'_> {
+    /// Row `row`'s sampling stream (`None` when greedy).
+    pub fn sample_stream(&self, row: usize) -> Option<SampleStream> {
+        let start = self.window_start_frames.get(row).copied().unwrap_or(0) as u64;
+        self.sampling.map(|s| SampleStream::for_sequence(s.seed, start, &self.prompts[row]))
+    }
 }
 
 /// Logits of one row at one position, copied to the host.
@@ -99,8 +110,11 @@ pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, 
     match req.sampling {
         None => decode_rows(model, encoder_out, req, |_, _, l| argmax(l)),
         Some(s) => {
-            let streams: Vec<SampleStream> = req.prompts.iter().map(|p| SampleStream::for_sequence(s.seed, p)).collect();
-            decode_rows(model, encoder_out, req, |row, n, l| sample_at(l, s.temperature, &streams[row], n))
+            let streams: Vec<Option<SampleStream>> = (0..req.prompts.len()).map(|r| req.sample_stream(r)).collect();
+            decode_rows(model, encoder_out, req, |row, n, l| match &streams[row] {
+                Some(stream) => sample_at(l, s.temperature, stream, n),
+                None => argmax(l),
+            })
         }
     }
 }

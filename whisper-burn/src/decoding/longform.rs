@@ -142,6 +142,7 @@ impl<B: Backend> Pipeline<B> {
             mel_windows: &windows,
             audio_mel_frames: active.iter().map(|i| files[*i].segment_frames()).collect(),
             sampling: Sampling::from_temperature(opts.temperature, opts.seed)?,
+            window_start_frames: active.iter().map(|i| files[*i].seek_frames).collect(),
         };
         let results = decoder.decode(&self.model, encoder_out, &req)?;
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;

@@ -19,8 +19,8 @@ pub struct DecodeOptions {
     /// Initial prompt text, given before the first window.
     pub initial_prompt: Option<String>,
     /// Sampling temperature: 0 is greedy; above 0 each token is drawn from
-    /// `softmax(logits / temperature)` (speculative decoding keeps that distribution by
-    /// rejection sampling).
+    /// `softmax(logits / temperature)` (speculative decoding gives the same draws: draft
+    /// and main model share each position's uniform).
     pub temperature: f32,
     /// Seed of the per-sequence random streams when sampling.
     #[serde(default)]

@@ -28,10 +28,12 @@ impl Sampling {
 pub struct SampleStream(u64);
 
 impl SampleStream {
-    /// The stream of the sequence that starts with `prompt`, under `seed`: it depends on
-    /// neither the batch nor the row's position in it.
-    pub fn for_sequence(seed: u64, prompt: &[u32]) -> Self {
-        let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
+    /// The stream of the sequence that starts with `prompt` in the window at `window`
+    /// (its start, e.g. the seek position in frames), under `seed`: it depends on neither
+    /// the batch nor the row's position in it, and differs between windows of one file
+    /// even when their prompts are equal.
+    pub fn for_sequence(seed: u64, window: u64, prompt: &[u32]) -> Self {
+        let mut h = (seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(window.wrapping_mul(0xd1b5_4a32_d192_ed03));
         for t in prompt {
             h = (h ^ u64::from(*t)).wrapping_mul(0x1000_0000_01b3);
         }
@@ -51,11 +53,20 @@ impl SampleStream {
     }
 }
 
-/// `softmax(logits / temperature)`; suppressed (`-inf`) logits get probability 0.
+/// `softmax(logits / temperature)`; suppressed (`-inf`) logits get probability 0. The
+/// largest logit always gets `e^0` before normalizing (dividing, not multiplying by an
+/// inverse that may overflow), so any positive temperature gives a distribution.
 pub fn probabilities(logits: &[f32], temperature: f32) -> Vec<f32> {
-    let inv = 1.0 / temperature;
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
-    let mut p: Vec<f32> = logits.iter().map(|v| ((v - max) * inv).exp()).collect();
+    if max == f32::NEG_INFINITY {
+        // Nothing allowed (no filter does this): the same choice as greedy's argmax.
+        let mut p = vec![0f32; logits.len()];
+        if let Some(first) = p.first_mut() {
+            *first = 1.0;
+        }
+        return p;
+    }
+    let mut p: Vec<f32> = logits.iter().map(|v| if *v == max { 1.0 } else { ((v - max) / temperature).exp() }).collect();
     let sum: f32 = p.iter().sum();
     p.iter_mut().for_each(|v| *v /= sum);
     p
@@ -103,7 +114,7 @@ mod tests {
             let p = probabilities(&logits, t);
             assert_eq!(p[1], 0.0);
             assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-            let stream = SampleStream::for_sequence(7, &[1, 2, 3]);
+            let stream = SampleStream::for_sequence(7, 0, &[1, 2, 3]);
             let mut counts = [0usize; 5];
             for n in 0..200_000 {
                 counts[sample_at(&logits, t, &stream, n) as usize] += 1;
@@ -115,18 +126,30 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_differ_by_seed_and_prompt() {
-        let take = |seed, prompt: &[u32]| {
-            let s = SampleStream::for_sequence(seed, prompt);
+        let take = |seed, window, prompt: &[u32]| {
+            let s = SampleStream::for_sequence(seed, window, prompt);
             (0..4).map(|n| s.uniform(n)).collect::<Vec<_>>()
         };
-        assert_eq!(take(1, &[5, 6]), take(1, &[5, 6]));
-        assert_ne!(take(1, &[5, 6]), take(2, &[5, 6]));
-        assert_ne!(take(1, &[5, 6]), take(1, &[6, 5]));
-        let s = SampleStream::for_sequence(0, &[]);
+        assert_eq!(take(1, 0, &[5, 6]), take(1, 0, &[5, 6]));
+        assert_ne!(take(1, 0, &[5, 6]), take(2, 0, &[5, 6]));
+        assert_ne!(take(1, 0, &[5, 6]), take(1, 0, &[6, 5]));
+        assert_ne!(take(1, 0, &[5, 6]), take(1, 3000, &[5, 6]));
+        let s = SampleStream::for_sequence(0, 0, &[]);
         let us: Vec<f64> = (0..10_000).map(|n| s.uniform(n)).collect();
         assert!(us.iter().all(|u| (0.0..1.0).contains(u)));
         let mean = us.iter().sum::<f64>() / us.len() as f64;
         assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
+    }
+
+    #[test]
+    fn vanishing_temperatures_give_the_argmax() {
+        let logits = [0.5f32, 2.0, f32::NEG_INFINITY, 1.999];
+        for t in [1e-6f32, 1e-30, 1e-45] {
+            let p = probabilities(&logits, t);
+            assert_eq!(p, vec![0.0, 1.0, 0.0, 0.0], "T={t}");
+            assert_eq!(sample_at(&logits, t, &SampleStream::for_sequence(1, 0, &[]), 3), 1);
+        }
+        assert_eq!(probabilities(&[f32::NEG_INFINITY; 3], 1.0), vec![1.0, 0.0, 0.0]);
     }
 
     #[test]

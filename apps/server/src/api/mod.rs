@@ -270,7 +270,8 @@ fn check_model(state: &AppState, form: &ParsedForm) -> Result<(), ApiError> {
 }
 
 /// `temperature` (0 to 1, as OpenAI's API; 0 is greedy) and `seed` (an extension: the
-/// sampling streams' seed, 0 when absent).
+/// sampling streams' seed; without it each sampled request gets its own, so repeated
+/// requests differ as with OpenAI's API).
 fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
     let field = |name: &str| form.get(name).map(str::trim).filter(|v| !v.is_empty());
     let temperature = match field("temperature") {
@@ -285,10 +286,19 @@ fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
         }
     };
     let seed = match field("seed") {
+        None if temperature > 0.0 => fresh_seed(),
         None => 0,
         Some(raw) => raw.parse().map_err(|_| ApiError::invalid_parameter("seed", format!("`{raw}` is not a non-negative integer")))?,
     };
     Ok((temperature, seed))
+}
+
+/// A seed no earlier request of this process got: the clock mixed with a counter.
+fn fresh_seed() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    nanos ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

@@ -241,7 +241,8 @@ impl VerboseTranscription {
                     end: s.end_s as f64,
                     text: s.text.clone(),
                     tokens: s.tokens.clone(),
-                    temperature: f64::from(out.temperature),
+                    // Through its decimal form, so 0.7 reads 0.7, not 0.699999988.
+                    temperature: out.temperature.to_string().parse().unwrap_or(0.0),
                     avg_logprob: 0.0,
                     compression_ratio: formats::compression_ratio(&s.text),
                     no_speech_prob: 0.0,
