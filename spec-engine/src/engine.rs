@@ -28,12 +28,18 @@ pub enum DraftSpec {
 impl FromStr for DraftSpec {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
+        // `self-q8`, `self-q4`, or with the number of text tokens the draft's output
+        // projection keeps: `self-q4:8192`.
+        let (name, vocab) = match s.split_once(':') {
+            Some((n, v)) if n.starts_with("self-") => (n, v.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| SpecError::BadDraftSpec(s.into()))?),
+            _ => (s, DEFAULT_DRAFT_VOCAB),
+        };
+        Ok(match name {
             "" | "none" => DraftSpec::None,
-            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab: DEFAULT_DRAFT_VOCAB, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
-            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab: DEFAULT_DRAFT_VOCAB, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
+            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
+            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
             other if other.starts_with("self-") => return Err(SpecError::BadDraftSpec(other.into())),
-            other => DraftSpec::Model(other.into()),
+            _ => DraftSpec::Model(s.into()),
         })
     }
 }
@@ -42,7 +48,8 @@ impl std::fmt::Display for DraftSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DraftSpec::None => f.write_str("none"),
-            DraftSpec::SelfQuantized { bits, .. } => write!(f, "self-q{bits}"),
+            DraftSpec::SelfQuantized { bits, vocab, .. } if *vocab == DEFAULT_DRAFT_VOCAB => write!(f, "self-q{bits}"),
+            DraftSpec::SelfQuantized { bits, vocab, .. } => write!(f, "self-q{bits}:{vocab}"),
             DraftSpec::Model(m) => f.write_str(m),
         }
     }
@@ -125,5 +132,22 @@ impl<B: Backend> Engine<B> {
     /// A short name of the draft (`none`, `self-q8`, a model path).
     pub fn draft_name(&self) -> String {
         self.config.draft.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_specs_parse_and_print() {
+        let spec: DraftSpec = "self-q4:8192".parse().unwrap();
+        assert_eq!(spec, DraftSpec::SelfQuantized { bits: 4, vocab: 8192, margin_frames: Some(DRAFT_MARGIN_FRAMES) });
+        assert_eq!(spec.to_string(), "self-q4:8192");
+        assert_eq!("self-q8".parse::<DraftSpec>().unwrap().to_string(), "self-q8");
+        for bad in ["self-q4:0", "self-q4:lots", "self-q3", "self-q8:"] {
+            assert!(matches!(bad.parse::<DraftSpec>(), Err(SpecError::BadDraftSpec(_))), "{bad}");
+        }
+        assert_eq!("openai/whisper-tiny".parse::<DraftSpec>().unwrap(), DraftSpec::Model("openai/whisper-tiny".into()));
     }
 }
