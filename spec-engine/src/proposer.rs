@@ -2,18 +2,9 @@
 use crate::error::Result;
 use burn::prelude::*;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
-use whisper_burn::decoding::sampling::{draw, probabilities, SampleStream};
+use whisper_burn::decoding::sampling::{draw, probabilities, RowSampler};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::{DecoderState, Whisper};
-
-/// Temperature sampling of the draft: each token is drawn from the draft's tempered
-/// distribution with the uniform the main model will use at that position, so the
-/// draft proposes what the main model will draw wherever their distributions agree.
-#[derive(Debug, Clone, Copy)]
-pub struct DraftSampling {
-    pub temperature: f32,
-    pub stream: SampleStream,
-}
 
 /// A row's proposed tokens.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,8 +65,10 @@ pub struct ProposeRequest<'a> {
     pub min_confidence: f32,
     /// End-of-text: nothing is proposed after it.
     pub eot: u32,
-    /// Draw tokens at a temperature instead of taking the draft's greedy choice.
-    pub sampling: Option<DraftSampling>,
+    /// The row's sampler when sampling: each token is drawn from the draft's tempered
+    /// distribution with the uniform the main model will use at that position, so the
+    /// draft proposes what the main model will draw wherever their distributions agree.
+    pub sampling: Option<RowSampler>,
 }
 
 /// A draft model. It keeps its own per-row cache and re-synchronises with the committed

@@ -5,15 +5,15 @@
 //! model draw each position with the same uniform.
 use crate::cost::{CostModel, RowHistory};
 use crate::policy::{DraftLength, LengthController};
-use crate::proposer::{DraftSampling, Proposal, ProposeRequest, Proposer};
+use crate::proposer::{Proposal, ProposeRequest, Proposer};
 use crate::stats::SpecStats;
 use crate::verifier::{verify, Verdict, VerifyRow};
 use burn::prelude::*;
 use std::marker::PhantomData;
 use std::time::Instant;
 use whisper_burn::decoding::greedy::prefill;
-use whisper_burn::decoding::logit_filters::{argmax, log_prob};
-use whisper_burn::decoding::sampling::{sample_at, SampleStream};
+use whisper_burn::decoding::logit_filters::log_prob;
+use whisper_burn::decoding::sampling::{choose_token, RowSampler};
 use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
 use whisper_burn::{Result as WResult, Whisper, WhisperError};
 
@@ -34,8 +34,8 @@ struct Row {
     ctrl: LengthController,
     history: RowHistory,
     done: bool,
-    /// The row's uniforms when sampling.
-    stream: Option<SampleStream>,
+    /// The row's sampler (`None`: greedy).
+    sampler: Option<RowSampler>,
 }
 
 impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
@@ -64,15 +64,12 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 ctrl: LengthController::new(&self.policy),
                 history: RowHistory::default(),
                 done: false,
-                stream: req.sample_stream(r),
+                sampler: req.sampler(r),
             })
             .collect();
         for (i, mut l) in first_logits.into_iter().enumerate() {
             req.filters.apply(&mut l, &[]);
-            let t = match (req.sampling, &rows[i].stream) {
-                (Some(s), Some(stream)) => sample_at(&l, s.temperature, stream, 0),
-                _ => argmax(&l),
-            };
+            let t = choose_token(rows[i].sampler.as_ref(), &l, 0);
             commit(&mut rows[i], &[t], &[log_prob(&l, t)], req, model.config.max_target_positions, i);
         }
         let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
@@ -89,7 +86,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                     pending: *rows[*r].result.tokens.last().unwrap_or(&req.eot),
                     proposals: &p.tokens,
                     generated: &rows[*r].result.tokens,
-                    sampling: req.sampling.zip(rows[*r].stream).map(|(s, stream)| (s.temperature, stream)),
+                    sampling: rows[*r].sampler,
                 })
                 .collect();
             let verdicts = verify(model, &mut state, &verify_rows, req.filters, req.eot)?;
@@ -154,7 +151,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 max_tokens: (*w).min(cap),
                 min_confidence: rows[*r].ctrl.min_confidence(),
                 eot: req.eot,
-                sampling: req.sampling.zip(rows[*r].stream).map(|(s, stream)| DraftSampling { temperature: s.temperature, stream }),
+                sampling: rows[*r].sampler,
             })
             .collect();
         let mut out = self.proposer.propose(&requests, req.filters)?;

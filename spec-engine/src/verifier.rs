@@ -5,8 +5,8 @@
 use crate::error::Result;
 use burn::prelude::*;
 use whisper_burn::decoding::greedy::host_rows;
-use whisper_burn::decoding::logit_filters::{argmax, log_prob};
-use whisper_burn::decoding::sampling::{sample_at, SampleStream};
+use whisper_burn::decoding::logit_filters::log_prob;
+use whisper_burn::decoding::sampling::{choose_token, RowSampler};
 use whisper_burn::decoding::LogitFilters;
 use whisper_burn::{DecoderState, Whisper};
 
@@ -28,8 +28,8 @@ pub struct VerifyRow<'a> {
     pub pending: u32,
     pub proposals: &'a [u32],
     pub generated: &'a [u32],
-    /// Temperature and the row's stream when sampling (`None`: greedy).
-    pub sampling: Option<(f32, SampleStream)>,
+    /// The row's sampler (`None`: greedy).
+    pub sampling: Option<RowSampler>,
 }
 
 /// Feeds `[pending, proposals...]` of every row (padded to one length) through the main
@@ -63,10 +63,7 @@ fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Ve
     let mut v = Verdict { tokens: Vec::new(), logprobs: Vec::new(), accepted: 0 };
     for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
         filters.apply(l, &generated);
-        let token = match &row.sampling {
-            None => argmax(l),
-            Some((temperature, stream)) => sample_at(l, *temperature, stream, generated.len()),
-        };
+        let token = choose_token(row.sampling.as_ref(), l, generated.len());
         v.tokens.push(token);
         v.logprobs.push(log_prob(l, token));
         match row.proposals.get(pos) {

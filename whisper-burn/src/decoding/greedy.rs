@@ -1,7 +1,7 @@
 //! Greedy decoding (or temperature sampling) of a batch of windows with the KV cache;
 //! finished rows leave the batch.
-use super::logit_filters::{argmax, log_prob, LogitFilters};
-use super::sampling::{sample_at, SampleStream, Sampling};
+use super::logit_filters::{log_prob, LogitFilters};
+use super::sampling::{choose_token, RowSampler, SampleStream, Sampling};
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -54,10 +54,10 @@ pub struct DecodeRequest<'a> {
 }
 
 impl DecodeRequest<'_> {
-    /// Row `row`'s sampling stream (`None` when greedy).
-    pub fn sample_stream(&self, row: usize) -> Option<SampleStream> {
+    /// Row `row`'s sampler (`None` when greedy).
+    pub fn sampler(&self, row: usize) -> Option<RowSampler> {
         let start = self.window_start_frames.get(row).copied().unwrap_or(0) as u64;
-        self.sampling.map(|s| SampleStream::for_sequence(s.seed, start, &self.prompts[row]))
+        self.sampling.map(|s| RowSampler { temperature: s.temperature, stream: SampleStream::for_sequence(s.seed, start, &self.prompts[row]) })
     }
 }
 
@@ -107,21 +107,7 @@ pub fn prefill<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &
 /// its position in the row's [`SampleStream`]. `sum_logprob` is always under the
 /// untempered filtered logits, as in Whisper.
 pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
-    match req.sampling {
-        None => decode_rows(model, encoder_out, req, |_, _, l| argmax(l)),
-        Some(s) => {
-            let streams: Vec<Option<SampleStream>> = (0..req.prompts.len()).map(|r| req.sample_stream(r)).collect();
-            decode_rows(model, encoder_out, req, |row, n, l| match &streams[row] {
-                Some(stream) => sample_at(l, s.temperature, stream, n),
-                None => argmax(l),
-            })
-        }
-    }
-}
-
-/// Decodes every row, `choose(row, tokens generated so far, filtered logits)` picking
-/// each token.
-fn decode_rows<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest, choose: impl Fn(usize, usize, &[f32]) -> u32) -> Result<Vec<SequenceResult>> {
+    let samplers: Vec<Option<RowSampler>> = (0..req.prompts.len()).map(|r| req.sampler(r)).collect();
     let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
@@ -136,7 +122,7 @@ fn decode_rows<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &
             let r = &mut results[*row];
             let mut l = std::mem::take(&mut logits[slot]);
             req.filters.apply(&mut l, &r.tokens);
-            let next = choose(*row, r.tokens.len(), &l);
+            let next = choose_token(samplers[*row].as_ref(), &l, r.tokens.len());
             r.sum_logprob += log_prob(&l, next);
             let full = req.prompts[*row].len() + r.tokens.len() + 1 >= max_len;
             if next == req.eot {

@@ -3,6 +3,7 @@
 //! token's position. A row samples the same alone or in a batch, and a speculative
 //! decoder that draws its draft tokens with the same uniforms, and keeps a proposal when
 //! the main model's draw equals it, gives plain sampling's tokens exactly.
+use super::logit_filters::argmax;
 use crate::{Result, WhisperError};
 
 /// Sampling settings of a decode (`temperature > 0`; 0 is greedy and has no `Sampling`).
@@ -95,6 +96,23 @@ pub fn draw(weights: &[f32], u: f64) -> u32 {
 /// Generated token `position` of `stream`, drawn from filtered `logits` at `temperature`.
 pub fn sample_at(logits: &[f32], temperature: f32, stream: &SampleStream, position: usize) -> u32 {
     draw(&probabilities(logits, temperature), stream.uniform(position))
+}
+
+/// One sequence's sampling: the temperature and its stream of uniforms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowSampler {
+    pub temperature: f32,
+    pub stream: SampleStream,
+}
+
+/// The token for generated `position` from filtered `logits`: greedy's argmax, or the
+/// sampler's draw. Plain decoding, the speculative verifier and its first token all
+/// choose through this, so they choose alike.
+pub fn choose_token(sampler: Option<&RowSampler>, logits: &[f32], position: usize) -> u32 {
+    match sampler {
+        None => argmax(logits),
+        Some(s) => sample_at(logits, s.temperature, &s.stream, position),
+    }
 }
 
 #[cfg(test)]
