@@ -66,9 +66,13 @@ impl CostModel {
         if let Some(v) = measured(rows) {
             return Some(v);
         }
-        let below = (1..rows.min(self.draft_s.len())).rev().find_map(|r| measured(r).map(|v| (r, v)));
+        let below = (1..rows.min(self.draft_s.len()))
+            .rev()
+            .find_map(|r| measured(r).map(|v| (r, v)));
         let above = (rows + 1..self.draft_s.len()).find_map(|r| measured(r).map(|v| (r, v)));
-        below.or(above).map(|(r, v)| v * (0.5 + 0.5 * rows as f64 / r as f64))
+        below
+            .or(above)
+            .map(|(r, v)| v * (0.5 + 0.5 * rows as f64 / r as f64))
     }
 
     /// The draft length (at most `max`) that maximises expected committed tokens per
@@ -81,7 +85,11 @@ impl CostModel {
         let rate = |cap: usize| -> f64 {
             let lens: Vec<usize> = wanted.iter().map(|w| (*w).min(cap)).collect();
             let longest = lens.iter().copied().max().unwrap_or(0);
-            let tokens: f64 = rows.iter().zip(&lens).map(|(r, k)| r.expected_tokens(*k)).sum();
+            let tokens: f64 = rows
+                .iter()
+                .zip(&lens)
+                .map(|(r, k)| r.expected_tokens(*k))
+                .sum();
             let verify = estimate(&self.verify_s, b * (longest + 1)).unwrap_or(f64::INFINITY);
             let cost = verify + self.draft_at(b, longest).unwrap_or(f64::INFINITY);
             tokens / cost
@@ -104,12 +112,16 @@ fn update(table: &mut Vec<Option<f64>>, at: usize, value: f64) {
 /// else extrapolated from the nearest one as half fixed cost, half proportional (so
 /// lengths not tried yet look worth trying, and get measured).
 fn estimate(table: &[Option<f64>], at: usize) -> Option<f64> {
-    let below = (0..=at.min(table.len().saturating_sub(1))).rev().find_map(|i| table.get(i).copied().flatten().map(|v| (i, v)));
+    let below = (0..=at.min(table.len().saturating_sub(1)))
+        .rev()
+        .find_map(|i| table.get(i).copied().flatten().map(|v| (i, v)));
     let above = (at..table.len()).find_map(|i| table[i].map(|v| (i, v)));
     match (below, above) {
         (Some((i, v)), _) if i == at => Some(v),
         (Some((i, vi)), Some((j, vj))) => Some(vi + (vj - vi) * (at - i) as f64 / (j - i) as f64),
-        (Some((i, v)), None) | (None, Some((i, v))) => Some(v * (0.5 + 0.5 * at as f64 / i.max(1) as f64)),
+        (Some((i, v)), None) | (None, Some((i, v))) => {
+            Some(v * (0.5 + 0.5 * at as f64 / i.max(1) as f64))
+        }
         (None, None) => None,
     }
 }
@@ -119,12 +131,18 @@ mod tests {
     use super::*;
 
     fn history(p: f64) -> RowHistory {
-        RowHistory { accepted: (p * 1000.0) as usize, rejections: ((1.0 - p) * 1000.0) as usize }
+        RowHistory {
+            accepted: (p * 1000.0) as usize,
+            rejections: ((1.0 - p) * 1000.0) as usize,
+        }
     }
 
     #[test]
     fn nothing_measured_means_no_cap() {
-        assert_eq!(CostModel::default().best_cap(&[history(0.8)], &[6], 6), None);
+        assert_eq!(
+            CostModel::default().best_cap(&[history(0.8)], &[6], 6),
+            None
+        );
     }
 
     #[test]
@@ -132,13 +150,25 @@ mod tests {
         let mut flat = CostModel::default();
         // Verifying costs about the same whatever the positions: drafts should be long.
         for fed in 1..=56 {
-            flat.record(1, fed.min(8), 0.001 * fed.min(8) as f64, fed, 0.010 + 0.0001 * fed as f64);
+            flat.record(
+                1,
+                fed.min(8),
+                0.001 * fed.min(8) as f64,
+                fed,
+                0.010 + 0.0001 * fed as f64,
+            );
         }
         assert_eq!(flat.best_cap(&[history(0.9)], &[6], 6), Some(6));
         // Compute-bound: each position costs as much as a whole step at one row.
         let mut steep = CostModel::default();
         for fed in 1..=56 {
-            steep.record(8, fed.min(8), 0.010 * fed.min(8) as f64, fed, 0.010 * fed as f64);
+            steep.record(
+                8,
+                fed.min(8),
+                0.010 * fed.min(8) as f64,
+                fed,
+                0.010 * fed as f64,
+            );
         }
         let rows = vec![history(0.7); 8];
         assert_eq!(steep.best_cap(&rows, &[6; 8], 6), Some(1));
@@ -150,7 +180,9 @@ mod tests {
         m.record(8, 3, 0.030, 32, 0.060);
         assert_eq!(m.draft_at(8, 3), Some(0.030));
         assert!((m.draft_at(4, 3).unwrap() - 0.030 * 0.75).abs() < 1e-12);
-        assert!(m.best_cap(&[RowHistory::default(); 4], &[6; 4], 6).is_some());
+        assert!(m
+            .best_cap(&[RowHistory::default(); 4], &[6; 4], 6)
+            .is_some());
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum DraftSpec {
     /// The main model's own decoder with 8-bit (or 4-bit) weights and a reduced vocabulary,
     /// reading the main model's encoder output (over the audio and `margin_frames` of the
     /// padding after it; `None`: the whole window).
-    SelfQuantized { bits: u8, vocab: usize, margin_frames: Option<usize> },
+    SelfQuantized {
+        bits: u8,
+        vocab: usize,
+        margin_frames: Option<usize>,
+    },
     /// A separate smaller model with the same tokenizer (directory or hub id).
     Model(String),
 }
@@ -31,14 +35,30 @@ impl FromStr for DraftSpec {
         // `self-q8`, `self-q4`, or with the number of text tokens the draft's output
         // projection keeps: `self-q4:8192`.
         let (name, vocab) = match s.split_once(':') {
-            Some((n, v)) if n.starts_with("self-") => (n, v.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| SpecError::BadDraftSpec(s.into()))?),
+            Some((n, v)) if n.starts_with("self-") => (
+                n,
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| SpecError::BadDraftSpec(s.into()))?,
+            ),
             _ => (s, DEFAULT_DRAFT_VOCAB),
         };
         Ok(match name {
             "" | "none" => DraftSpec::None,
-            "self-q8" => DraftSpec::SelfQuantized { bits: 8, vocab, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
-            "self-q4" => DraftSpec::SelfQuantized { bits: 4, vocab, margin_frames: Some(DRAFT_MARGIN_FRAMES) },
-            other if other.starts_with("self-") => return Err(SpecError::BadDraftSpec(other.into())),
+            "self-q8" => DraftSpec::SelfQuantized {
+                bits: 8,
+                vocab,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES),
+            },
+            "self-q4" => DraftSpec::SelfQuantized {
+                bits: 4,
+                vocab,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES),
+            },
+            other if other.starts_with("self-") => {
+                return Err(SpecError::BadDraftSpec(other.into()))
+            }
             _ => DraftSpec::Model(s.into()),
         })
     }
@@ -48,7 +68,9 @@ impl std::fmt::Display for DraftSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DraftSpec::None => f.write_str("none"),
-            DraftSpec::SelfQuantized { bits, vocab, .. } if *vocab == DEFAULT_DRAFT_VOCAB => write!(f, "self-q{bits}"),
+            DraftSpec::SelfQuantized { bits, vocab, .. } if *vocab == DEFAULT_DRAFT_VOCAB => {
+                write!(f, "self-q{bits}")
+            }
             DraftSpec::SelfQuantized { bits, vocab, .. } => write!(f, "self-q{bits}:{vocab}"),
             DraftSpec::Model(m) => f.write_str(m),
         }
@@ -64,7 +86,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { draft: DraftSpec::None, draft_length: DraftLength::default() }
+        Self {
+            draft: DraftSpec::None,
+            draft_length: DraftLength::default(),
+        }
     }
 }
 
@@ -90,25 +115,47 @@ impl<B: Backend> Engine<B> {
         Self::with_main(main, config, device)
     }
 
-    pub fn with_main(main: Arc<Pipeline<B>>, config: EngineConfig, device: &B::Device) -> Result<Self> {
+    pub fn with_main(
+        main: Arc<Pipeline<B>>,
+        config: EngineConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
         let draft = match &config.draft {
             DraftSpec::None => LoadedDraft::None,
-            DraftSpec::SelfQuantized { bits, vocab, margin_frames } => {
-                LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(&main, WeightBits::from_bits(*bits)?, *vocab, *margin_frames)?))
-            }
+            DraftSpec::SelfQuantized {
+                bits,
+                vocab,
+                margin_frames,
+            } => LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(
+                &main,
+                WeightBits::from_bits(*bits)?,
+                *vocab,
+                *margin_frames,
+            )?)),
             DraftSpec::Model(name) => {
                 let draft = Pipeline::<B>::load(name, device)?;
                 check_compatible(&main, &draft)?;
                 LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
             }
         };
-        Ok(Self { main, draft, config, costs: Mutex::new(CostModel::default()) })
+        Ok(Self {
+            main,
+            draft,
+            config,
+            costs: Mutex::new(CostModel::default()),
+        })
     }
 
     /// Transcribes a batch of 16 kHz mono inputs (windows of all inputs decoded together).
-    pub fn transcribe_batch(&self, audios: &[&[f32]], opts: &DecodeOptions) -> Result<Vec<Transcript>> {
+    pub fn transcribe_batch(
+        &self,
+        audios: &[&[f32]],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Transcript>> {
         let out = match &self.draft {
-            LoadedDraft::None => self.main.transcribe_batch(audios, opts, &mut GreedyDecoder)?,
+            LoadedDraft::None => self
+                .main
+                .transcribe_batch(audios, opts, &mut GreedyDecoder)?,
             LoadedDraft::SelfQuantized(d) => self.run_speculative(audios, opts, d.proposer())?,
             LoadedDraft::Model(d) => self.run_speculative(audios, opts, d.proposer())?,
         };
@@ -119,9 +166,15 @@ impl<B: Backend> Engine<B> {
         Ok(self.transcribe_batch(&[audio], opts)?.remove(0))
     }
 
-    fn run_speculative<P: Proposer<B>>(&self, audios: &[&[f32]], opts: &DecodeOptions, proposer: P) -> Result<Vec<Transcript>> {
+    fn run_speculative<P: Proposer<B>>(
+        &self,
+        audios: &[&[f32]],
+        opts: &DecodeOptions,
+        proposer: P,
+    ) -> Result<Vec<Transcript>> {
         let costs = self.costs.lock().map(|c| c.clone()).unwrap_or_default();
-        let mut decoder = SpeculativeDecoder::with_costs(proposer, self.config.draft_length.clone(), costs);
+        let mut decoder =
+            SpeculativeDecoder::with_costs(proposer, self.config.draft_length.clone(), costs);
         let out = self.main.transcribe_batch(audios, opts, &mut decoder)?;
         if let Ok(mut c) = self.costs.lock() {
             *c = decoder.costs;
@@ -142,12 +195,28 @@ mod tests {
     #[test]
     fn draft_specs_parse_and_print() {
         let spec: DraftSpec = "self-q4:8192".parse().unwrap();
-        assert_eq!(spec, DraftSpec::SelfQuantized { bits: 4, vocab: 8192, margin_frames: Some(DRAFT_MARGIN_FRAMES) });
+        assert_eq!(
+            spec,
+            DraftSpec::SelfQuantized {
+                bits: 4,
+                vocab: 8192,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES)
+            }
+        );
         assert_eq!(spec.to_string(), "self-q4:8192");
-        assert_eq!("self-q8".parse::<DraftSpec>().unwrap().to_string(), "self-q8");
+        assert_eq!(
+            "self-q8".parse::<DraftSpec>().unwrap().to_string(),
+            "self-q8"
+        );
         for bad in ["self-q4:0", "self-q4:lots", "self-q3", "self-q8:"] {
-            assert!(matches!(bad.parse::<DraftSpec>(), Err(SpecError::BadDraftSpec(_))), "{bad}");
+            assert!(
+                matches!(bad.parse::<DraftSpec>(), Err(SpecError::BadDraftSpec(_))),
+                "{bad}"
+            );
         }
-        assert_eq!("openai/whisper-tiny".parse::<DraftSpec>().unwrap(), DraftSpec::Model("openai/whisper-tiny".into()));
+        assert_eq!(
+            "openai/whisper-tiny".parse::<DraftSpec>().unwrap(),
+            DraftSpec::Model("openai/whisper-tiny".into())
+        );
     }
 }

@@ -7,7 +7,12 @@ pub enum SpecError {
     Whisper(#[from] WhisperError),
     /// The draft cannot serve this main model; says why and what would fit.
     #[error("draft `{draft}` is incompatible with main model `{main}`: {reason}; {hint}")]
-    Incompatible { draft: String, main: String, reason: String, hint: String },
+    Incompatible {
+        draft: String,
+        main: String,
+        reason: String,
+        hint: String,
+    },
     #[error("invalid draft specification `{0}`: expected `self-q8`, `self-q4` (optionally `:N`, the text tokens its output keeps, e.g. `self-q4:8192`), `none`, a model directory or a hub id")]
     BadDraftSpec(String),
     #[error("invalid speculative setting: {0}")]

@@ -17,11 +17,17 @@ pub struct ModelDraft<B: Backend> {
 impl<B: Backend> ModelDraft<B> {
     pub fn new(pipeline: Pipeline<B>, main: &Pipeline<B>) -> Self {
         let shares_encoder = same_encoder(main, &pipeline);
-        Self { pipeline, shares_encoder }
+        Self {
+            pipeline,
+            shares_encoder,
+        }
     }
 
     pub fn proposer(self: &Arc<Self>) -> ModelProposer<B> {
-        ModelProposer { draft: self.clone(), rows: Vec::new() }
+        ModelProposer {
+            draft: self.clone(),
+            rows: Vec::new(),
+        }
     }
 }
 
@@ -38,17 +44,36 @@ pub struct ModelProposer<B: Backend> {
 }
 
 impl<B: Backend> Proposer<B> for ModelProposer<B> {
-    fn begin(&mut self, _main: &Whisper<B>, _main_state: &DecoderState<B>, encoder_out: &Tensor<B, 3>, req: &DecodeRequest) -> Result<()> {
+    fn begin(
+        &mut self,
+        _main: &Whisper<B>,
+        _main_state: &DecoderState<B>,
+        encoder_out: &Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<()> {
         let model = &self.draft.pipeline.model;
-        let enc = if self.draft.shares_encoder { encoder_out.clone() } else { model.encode(req.mel_windows)? };
+        let enc = if self.draft.shares_encoder {
+            encoder_out.clone()
+        } else {
+            model.encode(req.mel_windows)?
+        };
         let [b, f, d] = enc.dims();
         self.rows = (0..b)
-            .map(|r| RowCache { state: model.decoder.new_state(enc.clone().slice([r..r + 1, 0..f, 0..d])), cached: Vec::new() })
+            .map(|r| RowCache {
+                state: model
+                    .decoder
+                    .new_state(enc.clone().slice([r..r + 1, 0..f, 0..d])),
+                cached: Vec::new(),
+            })
             .collect();
         Ok(())
     }
 
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>> {
+    fn propose(
+        &mut self,
+        requests: &[ProposeRequest],
+        filters: &LogitFilters,
+    ) -> Result<Vec<Proposal>> {
         let model = &self.draft.pipeline.model;
         requests
             .iter()
@@ -57,12 +82,22 @@ impl<B: Backend> Proposer<B> for ModelProposer<B> {
     }
 }
 
-fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &ProposeRequest, filters: &LogitFilters) -> Result<Proposal> {
+fn propose_row<B: Backend>(
+    model: &Whisper<B>,
+    row: &mut RowCache<B>,
+    q: &ProposeRequest,
+    filters: &LogitFilters,
+) -> Result<Proposal> {
     let mut out = Proposal::default();
     if q.max_tokens == 0 {
         return Ok(out);
     }
-    let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
+    let common = row
+        .cached
+        .iter()
+        .zip(q.committed)
+        .take_while(|(a, b)| a == b)
+        .count();
     let keep = common.min(q.committed.len() - 1);
     row.state.truncate(0, keep);
     row.cached.truncate(keep);
@@ -76,7 +111,9 @@ fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &Propos
         let last = hidden.slice([0..1, n - 1..n, 0..d]);
         let mut logits = host_rows(model.decoder.logits(last))?.remove(0);
         filters.apply(&mut logits, &generated);
-        let Some(t) = out.choose(&logits, q) else { break };
+        let Some(t) = out.choose(&logits, q) else {
+            break;
+        };
         generated.push(t);
         if t == q.eot {
             break;
@@ -85,4 +122,3 @@ fn propose_row<B: Backend>(model: &Whisper<B>, row: &mut RowCache<B>, q: &Propos
     }
     Ok(out)
 }
-

@@ -10,12 +10,22 @@ pub enum DraftLength {
     /// draft's own top probability drops below `min_confidence`; the batch's length is
     /// also capped where measured draft and verification costs say longer drafts stop
     /// paying (see [`crate::cost`]); that cap may go below `min` (down to 1 token).
-    Adaptive { start: usize, min: usize, max: usize, min_confidence: f32 },
+    Adaptive {
+        start: usize,
+        min: usize,
+        max: usize,
+        min_confidence: f32,
+    },
 }
 
 impl Default for DraftLength {
     fn default() -> Self {
-        DraftLength::Adaptive { start: 5, min: 2, max: 6, min_confidence: 0.1 }
+        DraftLength::Adaptive {
+            start: 5,
+            min: 2,
+            max: 6,
+            min_confidence: 0.1,
+        }
     }
 }
 
@@ -32,7 +42,10 @@ impl LengthController {
             DraftLength::Fixed(k) => (*k).max(1),
             DraftLength::Adaptive { start, .. } => (*start).max(1),
         };
-        Self { policy: policy.clone(), current }
+        Self {
+            policy: policy.clone(),
+            current,
+        }
     }
 
     /// Tokens to propose next.

@@ -22,7 +22,14 @@ impl Proposal {
         let (token, confidence) = match &q.sampling {
             None => {
                 let t = argmax(logits);
-                (t, if q.min_confidence > 0.0 { log_prob(logits, t).exp() } else { 1.0 })
+                (
+                    t,
+                    if q.min_confidence > 0.0 {
+                        log_prob(logits, t).exp()
+                    } else {
+                        1.0
+                    },
+                )
             }
             Some(s) => {
                 let p = probabilities(logits, s.temperature);
@@ -76,8 +83,18 @@ pub struct ProposeRequest<'a> {
 pub trait Proposer<B: Backend> {
     /// Starts a batch of windows. `main_state` is the main model's state after prefill
     /// (its cross-attention keys/values may be shared).
-    fn begin(&mut self, main: &Whisper<B>, main_state: &DecoderState<B>, encoder_out: &Tensor<B, 3>, req: &DecodeRequest) -> Result<()>;
+    fn begin(
+        &mut self,
+        main: &Whisper<B>,
+        main_state: &DecoderState<B>,
+        encoder_out: &Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<()>;
 
     /// Proposes tokens for each request, applying `filters` to its own logits.
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>>;
+    fn propose(
+        &mut self,
+        requests: &[ProposeRequest],
+        filters: &LogitFilters,
+    ) -> Result<Vec<Proposal>>;
 }

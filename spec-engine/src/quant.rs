@@ -10,8 +10,19 @@ const PARALLEL_MIN_WEIGHTS: usize = 1 << 20;
 /// A quantized `[rows, cols]` matrix (`y = W x`).
 #[derive(Debug, Clone)]
 pub enum QuantMatrix {
-    Q8 { rows: usize, cols: usize, data: Vec<i8>, scales: Vec<f32>, row_sums: Vec<i32> },
-    Q4 { rows: usize, cols: usize, data: Vec<u8>, scales: Vec<f32> },
+    Q8 {
+        rows: usize,
+        cols: usize,
+        data: Vec<i8>,
+        scales: Vec<f32>,
+        row_sums: Vec<i32>,
+    },
+    Q4 {
+        rows: usize,
+        cols: usize,
+        data: Vec<u8>,
+        scales: Vec<f32>,
+    },
 }
 
 impl QuantMatrix {
@@ -37,8 +48,17 @@ impl QuantMatrix {
                 *q = round_nearest(v * inv).clamp(-127.0, 127.0) as i8;
             }
         }
-        let row_sums = data.chunks(cols.max(1)).map(|r| r.iter().map(|v| *v as i32).sum()).collect();
-        QuantMatrix::Q8 { rows, cols, data, scales, row_sums }
+        let row_sums = data
+            .chunks(cols.max(1))
+            .map(|r| r.iter().map(|v| *v as i32).sum())
+            .collect();
+        QuantMatrix::Q8 {
+            rows,
+            cols,
+            data,
+            scales,
+            row_sums,
+        }
     }
 
     fn quantize_q4(w: &[f32], rows: usize, cols: usize) -> Self {
@@ -58,7 +78,12 @@ impl QuantMatrix {
                 }
             }
         }
-        QuantMatrix::Q4 { rows, cols, data, scales }
+        QuantMatrix::Q4 {
+            rows,
+            cols,
+            data,
+            scales,
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -90,45 +115,97 @@ impl QuantMatrix {
     /// weight row is read from memory once for all activations (it stays in L1 between
     /// them), and each output gets the same arithmetic as [`Self::matvec`] of its row.
     pub fn matmul(&self, xs: &[&[f32]], out: &mut [f32]) {
-        assert!(xs.iter().all(|x| x.len() == self.cols()), "activations must be {} wide", self.cols());
-        assert!(out.len() >= self.rows() * xs.len(), "output holds fewer than {} x {} values", xs.len(), self.rows());
+        assert!(
+            xs.iter().all(|x| x.len() == self.cols()),
+            "activations must be {} wide",
+            self.cols()
+        );
+        assert!(
+            out.len() >= self.rows() * xs.len(),
+            "output holds fewer than {} x {} values",
+            xs.len(),
+            self.rows()
+        );
         if xs.is_empty() || self.cols() == 0 {
-            out[..self.rows() * xs.len()].iter_mut().for_each(|o| *o = 0.0);
+            out[..self.rows() * xs.len()]
+                .iter_mut()
+                .for_each(|o| *o = 0.0);
             return;
         }
         if has_vnni() && self.cols() % 64 == 0 {
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_vnni()` is true.
-            return self.for_row_blocks(xs.len(), out, per_row(xs.len(), |r, o| o.iter_mut().zip(&qx).for_each(|(o, q)| *o = unsafe { self.row_dot_vnni(r, q) })));
+            return self.for_row_blocks(
+                xs.len(),
+                out,
+                per_row(xs.len(), |r, o| {
+                    o.iter_mut()
+                        .zip(&qx)
+                        .for_each(|(o, q)| *o = unsafe { self.row_dot_vnni(r, q) })
+                }),
+            );
         }
         if has_avx2() && self.cols() % Q4_GROUP == 0 {
             // Integer dot products (`maddubs`: 32 byte products per instruction) against
             // the activations quantized to 8 bits on the fly.
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_avx2()` is true.
-            return self.for_row_blocks(xs.len(), out, |r0, o| unsafe { self.block_dots_int_avx2(r0, &qx, o) });
+            return self.for_row_blocks(xs.len(), out, |r0, o| unsafe {
+                self.block_dots_int_avx2(r0, &qx, o)
+            });
         }
         let simd = has_avx2();
-        self.for_row_blocks(xs.len(), out, per_row(xs.len(), |r, o| o.iter_mut().zip(xs).for_each(|(o, x)| *o = if simd { self.row_dot_simd(r, x) } else { self.row_dot(r, x) })));
+        self.for_row_blocks(
+            xs.len(),
+            out,
+            per_row(xs.len(), |r, o| {
+                o.iter_mut().zip(xs).for_each(|(o, x)| {
+                    *o = if simd {
+                        self.row_dot_simd(r, x)
+                    } else {
+                        self.row_dot(r, x)
+                    }
+                })
+            }),
+        );
     }
 
     /// `out[j * rows + r]` = weight row `r` times activation `j`, where
     /// `block_dots(r0, o)` fills `o[i * m + j]` for the block of rows from `r0` and all `m`
     /// activations; on all threads for large products only (small ones cost less than
     /// handing work to another thread).
-    fn for_row_blocks(&self, m: usize, out: &mut [f32], block_dots: impl Fn(usize, &mut [f32]) + Sync) {
+    fn for_row_blocks(
+        &self,
+        m: usize,
+        out: &mut [f32],
+        block_dots: impl Fn(usize, &mut [f32]) + Sync,
+    ) {
         let rows = self.rows();
-        let mut by_row = if m == 1 { Vec::new() } else { vec![0f32; rows * m] };
-        let dst: &mut [f32] = if m == 1 { &mut out[..rows] } else { &mut by_row };
+        let mut by_row = if m == 1 {
+            Vec::new()
+        } else {
+            vec![0f32; rows * m]
+        };
+        let dst: &mut [f32] = if m == 1 {
+            &mut out[..rows]
+        } else {
+            &mut by_row
+        };
         let block = |(block, chunk): (usize, &mut [f32])| block_dots(block * ROWS_PER_TASK, chunk);
         if rows * self.cols() * m < PARALLEL_MIN_WEIGHTS {
-            dst.chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(block);
+            dst.chunks_mut(ROWS_PER_TASK * m)
+                .enumerate()
+                .for_each(block);
         } else {
-            dst.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(block);
+            dst.par_chunks_mut(ROWS_PER_TASK * m)
+                .enumerate()
+                .for_each(block);
         }
         if m > 1 {
             for (r, vals) in by_row.chunks(m).enumerate() {
-                vals.iter().enumerate().for_each(|(j, v)| out[j * rows + r] = *v);
+                vals.iter()
+                    .enumerate()
+                    .for_each(|(j, v)| out[j * rows + r] = *v);
             }
         }
     }
@@ -155,10 +232,19 @@ impl QuantMatrix {
     #[cfg(target_arch = "x86_64")]
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_dots_n<const M: usize>(&self, r0: usize, n: usize, qx: &[QuantVec], out: &mut [f32], stride: usize) {
+    unsafe fn block_dots_n<const M: usize>(
+        &self,
+        r0: usize,
+        n: usize,
+        qx: &[QuantVec],
+        out: &mut [f32],
+        stride: usize,
+    ) {
         let x_scales: [f32; M] = std::array::from_fn(|j| qx[j].scale);
         match self {
-            QuantMatrix::Q8 { cols, data, scales, .. } => {
+            QuantMatrix::Q8 {
+                cols, data, scales, ..
+            } => {
                 let xs: [&[i8]; M] = std::array::from_fn(|j| qx[j].signed.as_slice());
                 for (r, row) in data.chunks_exact(*cols).enumerate().skip(r0).take(n) {
                     let dots = simd::dots_i8_i8::<M>(row, xs);
@@ -167,7 +253,9 @@ impl QuantMatrix {
                     }
                 }
             }
-            QuantMatrix::Q4 { cols, data, scales, .. } => {
+            QuantMatrix::Q4 {
+                cols, data, scales, ..
+            } => {
                 let groups = cols / Q4_GROUP;
                 let pairs: [&[i8]; M] = std::array::from_fn(|j| qx[j].pairs.as_slice());
                 let offsets: [&[f32]; M] = std::array::from_fn(|j| qx[j].group_offsets.as_slice());
@@ -204,13 +292,26 @@ impl QuantMatrix {
     #[cfg(target_arch = "x86_64")]
     unsafe fn row_dot_vnni(&self, r: usize, qx: &QuantVec) -> f32 {
         match self {
-            QuantMatrix::Q8 { cols, data, scales, row_sums, .. } => {
+            QuantMatrix::Q8 {
+                cols,
+                data,
+                scales,
+                row_sums,
+                ..
+            } => {
                 let dot = vnni::dot_u8_i8(&qx.biased, &data[r * cols..(r + 1) * cols]);
                 (dot - 128 * row_sums[r]) as f32 * qx.scale * scales[r]
             }
-            QuantMatrix::Q4 { cols, data, scales, .. } => {
+            QuantMatrix::Q4 {
+                cols, data, scales, ..
+            } => {
                 let groups = cols / Q4_GROUP;
-                vnni::dot_q4_i8(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], &qx.signed, &qx.group_sums) * qx.scale
+                vnni::dot_q4_i8(
+                    &data[r * cols / 2..(r + 1) * cols / 2],
+                    &scales[r * groups..(r + 1) * groups],
+                    &qx.signed,
+                    &qx.group_sums,
+                ) * qx.scale
             }
         }
     }
@@ -228,10 +329,18 @@ impl QuantMatrix {
             // SAFETY: only called when AVX2 and FMA are present (`has_avx2`).
             unsafe {
                 match self {
-                    QuantMatrix::Q8 { cols, data, scales, .. } => scales[r] * simd::dot_i8(&data[r * cols..(r + 1) * cols], x),
-                    QuantMatrix::Q4 { cols, data, scales, .. } => {
+                    QuantMatrix::Q8 {
+                        cols, data, scales, ..
+                    } => scales[r] * simd::dot_i8(&data[r * cols..(r + 1) * cols], x),
+                    QuantMatrix::Q4 {
+                        cols, data, scales, ..
+                    } => {
                         let groups = cols / Q4_GROUP;
-                        simd::dot_q4_row(&data[r * cols / 2..(r + 1) * cols / 2], &scales[r * groups..(r + 1) * groups], x)
+                        simd::dot_q4_row(
+                            &data[r * cols / 2..(r + 1) * cols / 2],
+                            &scales[r * groups..(r + 1) * groups],
+                            x,
+                        )
                     }
                 }
             }
@@ -244,12 +353,22 @@ impl QuantMatrix {
     #[inline]
     pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
         match self {
-            QuantMatrix::Q8 { cols, data, scales, .. } => scales[r] * dot_i8(&data[r * cols..(r + 1) * cols], x),
-            QuantMatrix::Q4 { cols, data, scales, .. } => {
+            QuantMatrix::Q8 {
+                cols, data, scales, ..
+            } => scales[r] * dot_i8(&data[r * cols..(r + 1) * cols], x),
+            QuantMatrix::Q4 {
+                cols, data, scales, ..
+            } => {
                 let groups = cols / Q4_GROUP;
                 let bytes = &data[r * cols / 2..(r + 1) * cols / 2];
                 (0..groups)
-                    .map(|g| scales[r * groups + g] * dot_q4(&bytes[g * Q4_GROUP / 2..(g + 1) * Q4_GROUP / 2], &x[g * Q4_GROUP..(g + 1) * Q4_GROUP]))
+                    .map(|g| {
+                        scales[r * groups + g]
+                            * dot_q4(
+                                &bytes[g * Q4_GROUP / 2..(g + 1) * Q4_GROUP / 2],
+                                &x[g * Q4_GROUP..(g + 1) * Q4_GROUP],
+                            )
+                    })
                     .sum()
             }
         }
@@ -258,12 +377,16 @@ impl QuantMatrix {
     /// Row `r` dequantized into `out` (embedding lookup).
     pub fn row_f32(&self, r: usize, out: &mut [f32]) {
         match self {
-            QuantMatrix::Q8 { cols, data, scales, .. } => {
+            QuantMatrix::Q8 {
+                cols, data, scales, ..
+            } => {
                 for (o, q) in out.iter_mut().zip(&data[r * cols..(r + 1) * cols]) {
                     *o = *q as f32 * scales[r];
                 }
             }
-            QuantMatrix::Q4 { cols, data, scales, .. } => {
+            QuantMatrix::Q4 {
+                cols, data, scales, ..
+            } => {
                 let groups = cols / Q4_GROUP;
                 for c in 0..*cols {
                     let (g, j) = (c / Q4_GROUP, c % Q4_GROUP);
@@ -277,8 +400,16 @@ impl QuantMatrix {
 }
 
 /// A per-row `row_dots(r, o)` (filling `o[j]` for `m` activations) as a per-block one.
-fn per_row(m: usize, row_dots: impl Fn(usize, &mut [f32]) + Sync) -> impl Fn(usize, &mut [f32]) + Sync {
-    move |r0, block| block.chunks_mut(m).enumerate().for_each(|(i, o)| row_dots(r0 + i, o))
+fn per_row(
+    m: usize,
+    row_dots: impl Fn(usize, &mut [f32]) + Sync,
+) -> impl Fn(usize, &mut [f32]) + Sync {
+    move |r0, block| {
+        block
+            .chunks_mut(m)
+            .enumerate()
+            .for_each(|(i, o)| row_dots(r0 + i, o))
+    }
 }
 
 #[inline]
@@ -358,7 +489,10 @@ impl QuantVec {
         quantize_i8(x, inv, &mut signed);
         // i8 + 128 as u8 is the i8's bits with the top one flipped.
         let biased = signed.iter().map(|v| *v as u8 ^ 0x80).collect();
-        let group_sums: Vec<i32> = signed.chunks(Q4_GROUP).map(|g| g.iter().map(|v| *v as i32).sum()).collect();
+        let group_sums: Vec<i32> = signed
+            .chunks(Q4_GROUP)
+            .map(|g| g.iter().map(|v| *v as i32).sum())
+            .collect();
         let group_offsets = group_sums.iter().map(|s| (8 * s) as f32).collect();
         let half = Q4_GROUP / 2;
         let mut pairs = Vec::with_capacity(x.len());
@@ -367,7 +501,14 @@ impl QuantVec {
                 pairs.extend_from_slice(&p[(k * half).min(p.len())..((k + 1) * half).min(p.len())]);
             }
         }
-        Self { signed, biased, group_sums, group_offsets, pairs, scale }
+        Self {
+            signed,
+            biased,
+            group_sums,
+            group_offsets,
+            pairs,
+            scale,
+        }
     }
 }
 
@@ -490,12 +631,24 @@ mod simd {
         let mut i = 0;
         while i < n {
             let q: [__m256i; 4] = std::array::from_fn(|k| {
-                let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i + 8 * k)), vinv));
-                _mm256_max_epi32(_mm256_min_epi32(v, lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim))
+                let v = _mm256_cvtps_epi32(_mm256_mul_ps(
+                    _mm256_loadu_ps(x.as_ptr().add(i + 8 * k)),
+                    vinv,
+                ));
+                _mm256_max_epi32(
+                    _mm256_min_epi32(v, lim),
+                    _mm256_sub_epi32(_mm256_setzero_si256(), lim),
+                )
             });
             // Packing works within 128-bit lanes; the permute restores the order.
-            let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, _mm256_permutevar8x32_epi32(packed, order));
+            let packed = _mm256_packs_epi16(
+                _mm256_packs_epi32(q[0], q[1]),
+                _mm256_packs_epi32(q[2], q[3]),
+            );
+            _mm256_storeu_si256(
+                out.as_mut_ptr().add(i) as *mut __m256i,
+                _mm256_permutevar8x32_epi32(packed, order),
+            );
             i += 32;
         }
         n
@@ -542,7 +695,12 @@ mod simd {
     /// `sum_g scale_g * (dot(w+8, x) - 8 sum(x_g))`. Each group is decoded once for all.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dots_q4_i8<const M: usize>(bytes: &[u8], scales: &[f32], xs: [&[i8]; M], group_sums: [&[i32]; M]) -> [f32; M] {
+    pub unsafe fn dots_q4_i8<const M: usize>(
+        bytes: &[u8],
+        scales: &[f32],
+        xs: [&[i8]; M],
+        group_sums: [&[i32]; M],
+    ) -> [f32; M] {
         let mask = _mm_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
         let mut acc = [_mm256_setzero_ps(); M];
@@ -574,7 +732,12 @@ mod simd {
     /// Needs an even number of groups.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dots_q4_pairs<const M: usize>(bytes: &[u8], scales: &[f32], xs: [&[i8]; M], offsets: [&[f32]; M]) -> [f32; M] {
+    pub unsafe fn dots_q4_pairs<const M: usize>(
+        bytes: &[u8],
+        scales: &[f32],
+        xs: [&[i8]; M],
+        offsets: [&[f32]; M],
+    ) -> [f32; M] {
         let mask = _mm256_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
         let spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
@@ -591,15 +754,26 @@ mod simd {
                 let x_lo = _mm256_loadu_si256(x as *const __m256i);
                 let x_hi = _mm256_loadu_si256(x.add(Q4_GROUP) as *const __m256i);
                 // Nibbles <= 15 times |x| <= 127: each 16-bit sum stays below 2^13.
-                let sums = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)), sv, acc[j]);
+                let sums = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(lo, x_lo),
+                    _mm256_maddubs_epi16(hi, x_hi),
+                );
+                acc[j] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)),
+                    sv,
+                    acc[j],
+                );
             }
         }
         let mut out = [0f32; M];
         for j in 0..M {
             let mut g = 0;
             while g + 8 <= groups {
-                acc[j] = _mm256_fnmadd_ps(_mm256_loadu_ps(scales.as_ptr().add(g)), _mm256_loadu_ps(offsets[j].as_ptr().add(g)), acc[j]);
+                acc[j] = _mm256_fnmadd_ps(
+                    _mm256_loadu_ps(scales.as_ptr().add(g)),
+                    _mm256_loadu_ps(offsets[j].as_ptr().add(g)),
+                    acc[j],
+                );
                 g += 8;
             }
             out[j] = hsum(acc[j]) - (g..groups).map(|g| scales[g] * offsets[j][g]).sum::<f32>();
@@ -616,13 +790,23 @@ mod simd {
         let h3 = _mm256_hadd_epi32(v[4], v[5]);
         let h4 = _mm256_hadd_epi32(v[6], v[7]);
         let (h5, h6) = (_mm256_hadd_epi32(h1, h2), _mm256_hadd_epi32(h3, h4));
-        _mm256_add_epi32(_mm256_permute2x128_si256(h5, h6, 0x20), _mm256_permute2x128_si256(h5, h6, 0x31))
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256(h5, h6, 0x20),
+            _mm256_permute2x128_si256(h5, h6, 0x31),
+        )
     }
 
     /// `out[j] = scale * row_scales[j] * (rows[j] . q)` for int8 rows `dim` wide (a
     /// multiple of 32) and int8 `q`, 8 rows at a time.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn scores_i8(rows: &[i8], dim: usize, q: &[i8], row_scales: &[f32], scale: f32, out: &mut [f32]) {
+    pub unsafe fn scores_i8(
+        rows: &[i8],
+        dim: usize,
+        q: &[i8],
+        row_scales: &[f32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
         let ones = _mm256_set1_epi16(1);
         let n = out.len().min(row_scales.len()).min(rows.len() / dim);
         let row_dot = |j: usize| -> __m256i {
@@ -630,7 +814,8 @@ mod simd {
             for c in (0..dim).step_by(32) {
                 let vw = _mm256_loadu_si256(rows.as_ptr().add(j * dim + c) as *const __m256i);
                 let vq = _mm256_loadu_si256(q.as_ptr().add(c) as *const __m256i);
-                let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vq, vw));
+                let pairs =
+                    _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vq, vw));
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
             }
             acc
@@ -638,8 +823,20 @@ mod simd {
         let sv = _mm256_set1_ps(scale);
         let mut j = 0;
         while j + 8 <= n {
-            let sums = hsum8(&[row_dot(j), row_dot(j + 1), row_dot(j + 2), row_dot(j + 3), row_dot(j + 4), row_dot(j + 5), row_dot(j + 6), row_dot(j + 7)]);
-            let f = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), sv), _mm256_loadu_ps(row_scales.as_ptr().add(j)));
+            let sums = hsum8(&[
+                row_dot(j),
+                row_dot(j + 1),
+                row_dot(j + 2),
+                row_dot(j + 3),
+                row_dot(j + 4),
+                row_dot(j + 5),
+                row_dot(j + 6),
+                row_dot(j + 7),
+            ]);
+            let f = _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sv),
+                _mm256_loadu_ps(row_scales.as_ptr().add(j)),
+            );
             _mm256_storeu_ps(out.as_mut_ptr().add(j), f);
             j += 8;
         }
@@ -696,11 +893,16 @@ mod simd {
             let lo = _mm_and_si128(b, mask);
             let hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
             let px = x.as_ptr().add(g * Q4_GROUP);
-            let cvt = |v: __m128i| _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight));
+            let cvt =
+                |v: __m128i| _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight));
             let mut gacc = _mm256_mul_ps(cvt(lo), _mm256_loadu_ps(px));
             gacc = _mm256_fmadd_ps(cvt(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(px.add(8)), gacc);
             gacc = _mm256_fmadd_ps(cvt(hi), _mm256_loadu_ps(px.add(16)), gacc);
-            gacc = _mm256_fmadd_ps(cvt(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(px.add(24)), gacc);
+            gacc = _mm256_fmadd_ps(
+                cvt(_mm_srli_si128(hi, 8)),
+                _mm256_loadu_ps(px.add(24)),
+                gacc,
+            );
             acc = _mm256_fmadd_ps(gacc, _mm256_set1_ps(*scale), acc);
         }
         hsum(acc)
@@ -754,7 +956,16 @@ impl QuantRows {
             let qx = QuantVec::new(q);
             out.resize(self.len(), 0.0);
             // SAFETY: AVX2 checked; rows are `dim` wide, a multiple of 32.
-            unsafe { simd::scores_i8(&self.data, self.dim, &qx.signed, &self.scales, scale * qx.scale, out) };
+            unsafe {
+                simd::scores_i8(
+                    &self.data,
+                    self.dim,
+                    &qx.signed,
+                    &self.scales,
+                    scale * qx.scale,
+                    out,
+                )
+            };
             return;
         }
         let simd = has_avx2();
@@ -771,7 +982,9 @@ impl QuantRows {
             return;
         }
         let simd = has_avx2();
-        p.iter().enumerate().for_each(|(j, pj)| self.axpy(j, *pj, out, simd));
+        p.iter()
+            .enumerate()
+            .for_each(|(j, pj)| self.axpy(j, *pj, out, simd));
     }
 
     /// `out += w * row`.
@@ -797,11 +1010,15 @@ mod tests {
     use super::*;
 
     fn matrix(rows: usize, cols: usize) -> Vec<f32> {
-        (0..rows * cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.1).collect()
+        (0..rows * cols)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.1)
+            .collect()
     }
 
     fn exact(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-        (0..rows).map(|r| (0..cols).map(|c| w[r * cols + c] * x[c]).sum()).collect()
+        (0..rows)
+            .map(|r| (0..cols).map(|c| w[r * cols + c] * x[c]).sum())
+            .collect()
     }
 
     #[test]
@@ -819,12 +1036,22 @@ mod tests {
                 // quantize the activations too, checked against `want` below).
                 for r in 0..rows {
                     let (a, b) = (q.row_dot_simd(r, &x), q.row_dot(r, &x));
-                    assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "simd {a} vs portable {b}");
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "simd {a} vs portable {b}"
+                    );
                 }
             }
-            let max_err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let max_err = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             let max_val = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            assert!(max_err < tol * max_val, "bits {bits}: err {max_err} vs {max_val}");
+            assert!(
+                max_err < tol * max_val,
+                "bits {bits}: err {max_err} vs {max_val}"
+            );
         }
     }
 
@@ -844,7 +1071,10 @@ mod tests {
             let float: Vec<f32> = (0..rows).map(|r| q.row_dot(r, &x)).collect();
             let max = float.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (a, b) in got.iter().zip(&float) {
-                assert!((a - b).abs() < 0.02 * max, "bits {bits}: vnni {a} vs float {b}");
+                assert!(
+                    (a - b).abs() < 0.02 * max,
+                    "bits {bits}: vnni {a} vs float {b}"
+                );
             }
         }
     }
@@ -867,13 +1097,19 @@ mod tests {
             for (r, b) in float.iter().enumerate() {
                 // SAFETY: AVX2 checked above.
                 let a = unsafe { q.row_dot_int_avx2(r, &qx) };
-                assert!((a - b).abs() < 0.02 * max, "bits {bits} row {r}: avx2 int {a} vs float {b}");
+                assert!(
+                    (a - b).abs() < 0.02 * max,
+                    "bits {bits} row {r}: avx2 int {a} vs float {b}"
+                );
             }
         }
         // Extremes: -127 * -127 pairs must not saturate.
         let w8 = vec![-127i8; 64];
         // SAFETY: AVX2 checked above.
-        assert_eq!(unsafe { simd::dots_i8_i8::<2>(&w8, [&w8, &w8]) }, [64 * 127 * 127; 2]);
+        assert_eq!(
+            unsafe { simd::dots_i8_i8::<2>(&w8, [&w8, &w8]) },
+            [64 * 127 * 127; 2]
+        );
         // Int4 extremes: every weight +7 (stored 15) against +-127.
         let (bytes, scales) = (vec![0xffu8; 32], vec![1f32; 2]);
         for x in [127i8, -127] {
@@ -893,18 +1129,28 @@ mod tests {
             let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.21).cos()).collect();
             let mut got = Vec::new();
             rows.scores(&q, 0.125, &mut got);
-            let want: Vec<f32> = (0..frames).map(|j| 0.125 * rows.dot(j, &q, false)).collect();
+            let want: Vec<f32> = (0..frames)
+                .map(|j| 0.125 * rows.dot(j, &q, false))
+                .collect();
             let max = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (a, b) in got.iter().zip(&want) {
-                assert!((a - b).abs() < 0.02 * max, "frames {frames} dim {dim}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 0.02 * max,
+                    "frames {frames} dim {dim}: {a} vs {b}"
+                );
             }
             let p: Vec<f32> = (0..frames).map(|j| 1.0 / (1.0 + j as f32)).collect();
             let mut sum = vec![0f32; dim];
             rows.weighted_sum(&p, &mut sum);
             let mut want = vec![0f32; dim];
-            p.iter().enumerate().for_each(|(j, pj)| rows.axpy(j, *pj, &mut want, false));
+            p.iter()
+                .enumerate()
+                .for_each(|(j, pj)| rows.axpy(j, *pj, &mut want, false));
             for (a, b) in sum.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "dim {dim}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "dim {dim}: {a} vs {b}"
+                );
             }
         }
     }
@@ -914,7 +1160,13 @@ mod tests {
         // 2100 x 512 is above the parallel threshold; 40 x 96 below it.
         for (rows, cols) in [(40usize, 96usize), (2100, 512)] {
             let w = matrix(rows, cols);
-            let xs: Vec<Vec<f32>> = (0..3).map(|j| (0..cols).map(|i| ((i + 7 * j) as f32 * 0.37).sin()).collect()).collect();
+            let xs: Vec<Vec<f32>> = (0..3)
+                .map(|j| {
+                    (0..cols)
+                        .map(|i| ((i + 7 * j) as f32 * 0.37).sin())
+                        .collect()
+                })
+                .collect();
             let refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
             for bits in [8u8, 4] {
                 let q = QuantMatrix::quantize(&w, rows, cols, bits);
@@ -923,7 +1175,11 @@ mod tests {
                 for (j, x) in xs.iter().enumerate() {
                     let mut one = vec![0f32; rows];
                     q.matvec(x, &mut one);
-                    assert_eq!(&all[j * rows..(j + 1) * rows], &one[..], "bits {bits}, {rows}x{cols}, activation {j}");
+                    assert_eq!(
+                        &all[j * rows..(j + 1) * rows],
+                        &one[..],
+                        "bits {bits}, {rows}x{cols}, activation {j}"
+                    );
                 }
             }
         }
@@ -931,22 +1187,34 @@ mod tests {
 
     #[test]
     fn vector_quantization_equals_scalar() {
-        let x: Vec<f32> = (0..100).map(|i| (i as f32 * 0.61).sin() * 3.0 + if i == 7 { 0.5 } else { 0.0 }).collect();
+        let x: Vec<f32> = (0..100)
+            .map(|i| (i as f32 * 0.61).sin() * 3.0 + if i == 7 { 0.5 } else { 0.0 })
+            .collect();
         let inv = 127.0 / 3.3;
         let mut fast = vec![0i8; x.len()];
         quantize_i8(&x, inv, &mut fast);
-        let scalar: Vec<i8> = x.iter().map(|v| round_nearest(v * inv).clamp(-127.0, 127.0) as i8).collect();
+        let scalar: Vec<i8> = x
+            .iter()
+            .map(|v| round_nearest(v * inv).clamp(-127.0, 127.0) as i8)
+            .collect();
         assert_eq!(fast, scalar);
         // Ties round to even, as the scalar path; values past 127 clamp.
         let mut q = vec![0i8; 32];
-        quantize_i8(&[[0.5f32, 1.5, 2.5, -0.5, -1.5, 200.0, -300.0, 126.5]; 4].concat(), 1.0, &mut q);
+        quantize_i8(
+            &[[0.5f32, 1.5, 2.5, -0.5, -1.5, 200.0, -300.0, 126.5]; 4].concat(),
+            1.0,
+            &mut q,
+        );
         assert_eq!(&q[..8], &[0, 2, 2, 0, -2, 127, -127, 126]);
     }
 
     #[test]
     fn q4_is_smaller_than_q8() {
         let w = matrix(64, 64);
-        assert!(QuantMatrix::quantize(&w, 64, 64, 4).size_bytes() < QuantMatrix::quantize(&w, 64, 64, 8).size_bytes() * 2 / 3);
+        assert!(
+            QuantMatrix::quantize(&w, 64, 64, 4).size_bytes()
+                < QuantMatrix::quantize(&w, 64, 64, 8).size_bytes() * 2 / 3
+        );
     }
 
     #[test]
@@ -956,7 +1224,11 @@ mod tests {
             let q = QuantMatrix::quantize(&w, 4, 64, bits);
             let mut row = vec![0.0; 64];
             q.row_f32(2, &mut row);
-            let err = row.iter().zip(&w[128..192]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let err = row
+                .iter()
+                .zip(&w[128..192])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(err < 0.02, "bits {bits}: {err}");
         }
     }

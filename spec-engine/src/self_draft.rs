@@ -34,7 +34,9 @@ impl WeightBits {
         match bits {
             8 => Ok(WeightBits::Q8),
             4 => Ok(WeightBits::Q4),
-            b => Err(SpecError::Config(format!("self-draft weights must be 8 or 4 bits, not {b}"))),
+            b => Err(SpecError::Config(format!(
+                "self-draft weights must be 8 or 4 bits, not {b}"
+            ))),
         }
     }
     fn bits(self) -> u8 {
@@ -59,14 +61,21 @@ struct HostNorm {
 
 impl HostNorm {
     fn from<B: Backend>(n: &LayerNorm<B>) -> Result<Self> {
-        Ok(Self { gamma: host(&n.gamma)?, beta: host(&n.beta)? })
+        Ok(Self {
+            gamma: host(&n.gamma)?,
+            beta: host(&n.beta)?,
+        })
     }
     fn apply(&self, x: &[f32]) -> Vec<f32> {
         let n = x.len() as f32;
         let mean = x.iter().sum::<f32>() / n;
         let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
         let inv = 1.0 / (var + 1e-5).sqrt();
-        x.iter().zip(&self.gamma).zip(&self.beta).map(|((v, g), b)| (v - mean) * inv * g + b).collect()
+        x.iter()
+            .zip(&self.gamma)
+            .zip(&self.beta)
+            .map(|((v, g), b)| (v - mean) * inv * g + b)
+            .collect()
     }
 }
 
@@ -89,7 +98,10 @@ impl QLinear {
             Some(b) => Some(host(b)?),
             None => None,
         };
-        Ok(Self { w: QuantMatrix::quantize(&w, d_out, d_in, bits), bias })
+        Ok(Self {
+            w: QuantMatrix::quantize(&w, d_out, d_in, bits),
+            bias,
+        })
     }
     /// `W x + b` for every row of `xs`; the weights are read once for all rows.
     fn apply_rows(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -149,7 +161,12 @@ pub struct SelfDraft {
 impl SelfDraft {
     /// Quantizes the decoder of `main`; the projection keeps `vocab` text tokens; cross
     /// attention reads the audio's frames plus `margin_frames` (`None`: all frames).
-    pub fn from_main<B: Backend>(main: &Pipeline<B>, bits: WeightBits, vocab: usize, margin_frames: Option<usize>) -> Result<Self> {
+    pub fn from_main<B: Backend>(
+        main: &Pipeline<B>,
+        bits: WeightBits,
+        vocab: usize,
+        margin_frames: Option<usize>,
+    ) -> Result<Self> {
         let dec = &main.model.decoder;
         let b = bits.bits();
         let layers = dec
@@ -174,7 +191,10 @@ impl SelfDraft {
         let [vocab_size, d_model] = dec.embed_tokens.dims();
         let emb = host(&dec.embed_tokens)?;
         let eot = main.tokenizer.special.eot as usize;
-        let vocab_ids: Vec<u32> = (0..vocab.min(eot)).chain(eot..vocab_size).map(|i| i as u32).collect();
+        let vocab_ids: Vec<u32> = (0..vocab.min(eot))
+            .chain(eot..vocab_size)
+            .map(|i| i as u32)
+            .collect();
         let mut sub = Vec::with_capacity(vocab_ids.len() * d_model);
         for id in &vocab_ids {
             sub.extend_from_slice(&emb[*id as usize * d_model..(*id as usize + 1) * d_model]);
@@ -195,7 +215,10 @@ impl SelfDraft {
     }
 
     pub fn proposer(self: &Arc<Self>) -> SelfProposer {
-        SelfProposer { draft: self.clone(), rows: Vec::new() }
+        SelfProposer {
+            draft: self.clone(),
+            rows: Vec::new(),
+        }
     }
 
     /// Bytes of weights one draft step reads (projections + reduced vocabulary).
@@ -203,7 +226,12 @@ impl SelfDraft {
         let layer: usize = self
             .layers
             .iter()
-            .map(|l| [&l.q, &l.k, &l.v, &l.o, &l.cq, &l.co, &l.fc1, &l.fc2].iter().map(|q| q.w.size_bytes()).sum::<usize>())
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.cq, &l.co, &l.fc1, &l.fc2]
+                    .iter()
+                    .map(|q| q.w.size_bytes())
+                    .sum::<usize>()
+            })
             .sum();
         layer + self.vocab_proj.size_bytes()
     }
@@ -218,13 +246,19 @@ impl SelfDraft {
             .map(|f| {
                 let mut x = vec![0f32; d];
                 self.embed.row_f32(f.token as usize, &mut x);
-                x.iter_mut().zip(&self.positions[f.pos * d..(f.pos + 1) * d]).for_each(|(a, p)| *a += p);
+                x.iter_mut()
+                    .zip(&self.positions[f.pos * d..(f.pos + 1) * d])
+                    .for_each(|(a, p)| *a += p);
                 x
             })
             .collect();
         for (l, layer) in self.layers.iter().enumerate() {
             let h = norm_rows(&layer.ln_self, &xs);
-            let (q, k, v) = (layer.q.apply_rows(&h), layer.k.apply_rows(&h), layer.v.apply_rows(&h));
+            let (q, k, v) = (
+                layer.q.apply_rows(&h),
+                layer.k.apply_rows(&h),
+                layer.v.apply_rows(&h),
+            );
             let ctx: Vec<Vec<f32>> = rows
                 .iter_mut()
                 .zip(feeds)
@@ -247,7 +281,10 @@ impl SelfDraft {
             add_rows(&mut xs, &layer.fc2.apply_rows(&f));
         }
         let wanted: Vec<usize> = (0..feeds.len()).filter(|i| feeds[*i].want_logits).collect();
-        let hs: Vec<Vec<f32>> = wanted.iter().map(|i| self.ln_final.apply(&xs[*i])).collect();
+        let hs: Vec<Vec<f32>> = wanted
+            .iter()
+            .map(|i| self.ln_final.apply(&xs[*i]))
+            .collect();
         let mut out: Vec<Option<Vec<f32>>> = vec![None; feeds.len()];
         if hs.is_empty() {
             return out;
@@ -273,11 +310,15 @@ impl SelfDraft {
         let mut out = vec![0f32; d];
         for h in 0..self.n_heads {
             let qh = &q[h * dh..(h + 1) * dh];
-            let mut p: Vec<f32> = (0..n).map(|j| scale * dot(qh, &keys[j * d + h * dh..j * d + (h + 1) * dh])).collect();
+            let mut p: Vec<f32> = (0..n)
+                .map(|j| scale * dot(qh, &keys[j * d + h * dh..j * d + (h + 1) * dh]))
+                .collect();
             softmax_row(&mut p);
             let oh = &mut out[h * dh..(h + 1) * dh];
             for (j, pj) in p.iter().enumerate() {
-                oh.iter_mut().zip(&values[j * d + h * dh..j * d + (h + 1) * dh]).for_each(|(o, v)| *o += pj * v);
+                oh.iter_mut()
+                    .zip(&values[j * d + h * dh..j * d + (h + 1) * dh])
+                    .for_each(|(o, v)| *o += pj * v);
             }
         }
         out
@@ -333,14 +374,24 @@ struct RowState {
 /// `([frame][head_dim] keys, values)` pair per (row, head), of the first `frames[r]`
 /// frames of row `r`, from the host cache or the backend's; gathered and quantized on
 /// all threads.
-fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize, frames: &[usize]) -> Result<Vec<(QuantRows, QuantRows)>> {
-    let jobs: Vec<(usize, usize)> = (0..state.batch_size()).flat_map(|r| (0..h).map(move |hh| (r, hh))).collect();
+fn quantized_cross_heads<B: Backend>(
+    state: &DecoderState<B>,
+    l: usize,
+    h: usize,
+    frames: &[usize],
+) -> Result<Vec<(QuantRows, QuantRows)>> {
+    let jobs: Vec<(usize, usize)> = (0..state.batch_size())
+        .flat_map(|r| (0..h).map(move |hh| (r, hh)))
+        .collect();
     if let Some(layer) = state.host_layers.get(l) {
         return Ok(jobs
             .into_par_iter()
             .map(|(r, hh)| {
                 let c = &layer.cross[r];
-                (QuantRows::quantize(&c.head_keys(hh, frames[r]), c.head_dim), QuantRows::quantize(&c.head_values(hh, frames[r]), c.head_dim))
+                (
+                    QuantRows::quantize(&c.head_keys(hh, frames[r]), c.head_dim),
+                    QuantRows::quantize(&c.head_values(hh, frames[r]), c.head_dim),
+                )
             })
             .collect());
     }
@@ -349,11 +400,18 @@ fn quantized_cross_heads<B: Backend>(state: &DecoderState<B>, l: usize, h: usize
     let dh = d / h;
     let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
     let gather = |all: &[f32], r: usize, hh: usize| -> Vec<f32> {
-        (0..frames[r].min(t)).flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied()).collect()
+        (0..frames[r].min(t))
+            .flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied())
+            .collect()
     };
     Ok(jobs
         .into_par_iter()
-        .map(|(r, hh)| (QuantRows::quantize(&gather(&k, r, hh), dh), QuantRows::quantize(&gather(&v, r, hh), dh)))
+        .map(|(r, hh)| {
+            (
+                QuantRows::quantize(&gather(&k, r, hh), dh),
+                QuantRows::quantize(&gather(&v, r, hh), dh),
+            )
+        })
         .collect())
 }
 
@@ -373,45 +431,93 @@ pub struct SelfProposer {
 }
 
 impl<B: Backend> Proposer<B> for SelfProposer {
-    fn begin(&mut self, _main: &Whisper<B>, main_state: &DecoderState<B>, _enc: &Tensor<B, 3>, req: &DecodeRequest) -> Result<()> {
+    fn begin(
+        &mut self,
+        _main: &Whisper<B>,
+        main_state: &DecoderState<B>,
+        _enc: &Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<()> {
         let n_layers = self.draft.layers.len();
         let b = main_state.batch_size();
         let mut rows: Vec<RowState> = (0..b)
-            .map(|_| RowState { cross: Vec::new(), self_k: vec![Vec::new(); n_layers], self_v: vec![Vec::new(); n_layers], cached: Vec::new() })
+            .map(|_| RowState {
+                cross: Vec::new(),
+                self_k: vec![Vec::new(); n_layers],
+                self_v: vec![Vec::new(); n_layers],
+                cached: Vec::new(),
+            })
             .collect();
         let h = self.draft.n_heads;
-        let frames: Vec<usize> = (0..b).map(|r| draft_frames(req.audio_mel_frames.get(r).copied().unwrap_or(usize::MAX / 2), self.draft.margin_frames)).collect();
+        let frames: Vec<usize> = (0..b)
+            .map(|r| {
+                draft_frames(
+                    req.audio_mel_frames
+                        .get(r)
+                        .copied()
+                        .unwrap_or(usize::MAX / 2),
+                    self.draft.margin_frames,
+                )
+            })
+            .collect();
         for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
             // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
-            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) = quantized_cross_heads(main_state, l, h, &frames)?.into_iter().unzip();
+            let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) =
+                quantized_cross_heads(main_state, l, h, &frames)?
+                    .into_iter()
+                    .unzip();
             let (mut keys, mut values) = (keys.drain(..), values.drain(..));
             for row in rows.iter_mut() {
-                row.cross.push(CrossKv { keys: keys.by_ref().take(h).collect(), values: values.by_ref().take(h).collect() });
+                row.cross.push(CrossKv {
+                    keys: keys.by_ref().take(h).collect(),
+                    values: values.by_ref().take(h).collect(),
+                });
             }
         }
         self.rows = rows;
         Ok(())
     }
 
-    fn propose(&mut self, requests: &[ProposeRequest], filters: &LogitFilters) -> Result<Vec<Proposal>> {
+    fn propose(
+        &mut self,
+        requests: &[ProposeRequest],
+        filters: &LogitFilters,
+    ) -> Result<Vec<Proposal>> {
         let draft = self.draft.clone();
         let mut slots: Vec<Option<&mut RowState>> = self.rows.iter_mut().map(Some).collect();
         let mut rows: Vec<&mut RowState> = Vec::with_capacity(requests.len());
         for q in requests {
             let row = slots.get_mut(q.row).and_then(Option::take);
-            rows.push(row.ok_or_else(|| SpecError::Config(format!("row {} proposed for twice or not begun", q.row)))?);
+            rows.push(row.ok_or_else(|| {
+                SpecError::Config(format!("row {} proposed for twice or not begun", q.row))
+            })?);
         }
-        let mut jobs: Vec<Drafting> = rows.iter_mut().zip(requests).map(|(row, q)| Drafting::start(row, q)).collect();
+        let mut jobs: Vec<Drafting> = rows
+            .iter_mut()
+            .zip(requests)
+            .map(|(row, q)| Drafting::start(row, q))
+            .collect();
         loop {
-            let live: Vec<usize> = (0..jobs.len()).filter(|j| !jobs[*j].feed.is_empty()).collect();
+            let live: Vec<usize> = (0..jobs.len())
+                .filter(|j| !jobs[*j].feed.is_empty())
+                .collect();
             if live.is_empty() {
                 break;
             }
             let feeds: Vec<Feed> = live
                 .iter()
-                .map(|j| Feed { token: jobs[*j].feed[0], pos: rows[*j].cached.len(), want_logits: jobs[*j].feed.len() == 1 })
+                .map(|j| Feed {
+                    token: jobs[*j].feed[0],
+                    pos: rows[*j].cached.len(),
+                    want_logits: jobs[*j].feed.len() == 1,
+                })
                 .collect();
-            let mut stepping: Vec<&mut RowState> = rows.iter_mut().enumerate().filter(|(j, _)| live.binary_search(j).is_ok()).map(|(_, r)| &mut **r).collect();
+            let mut stepping: Vec<&mut RowState> = rows
+                .iter_mut()
+                .enumerate()
+                .filter(|(j, _)| live.binary_search(j).is_ok())
+                .map(|(_, r)| &mut **r)
+                .collect();
             let logits = draft.step_rows(&mut stepping, &feeds);
             for ((j, f), l) in live.iter().zip(&feeds).zip(logits) {
                 rows[*j].cached.push(f.token);
@@ -440,23 +546,37 @@ impl Drafting {
     /// prefix that agrees, always re-feeding the last committed token).
     fn start(row: &mut RowState, q: &ProposeRequest) -> Self {
         if q.max_tokens == 0 {
-            return Self { feed: Vec::new(), generated: Vec::new(), out: Proposal::default() };
+            return Self {
+                feed: Vec::new(),
+                generated: Vec::new(),
+                out: Proposal::default(),
+            };
         }
-        let common = row.cached.iter().zip(q.committed).take_while(|(a, b)| a == b).count();
+        let common = row
+            .cached
+            .iter()
+            .zip(q.committed)
+            .take_while(|(a, b)| a == b)
+            .count();
         let keep = common.min(q.committed.len() - 1);
         row.cached.truncate(keep);
-        Self { feed: q.committed[keep..].to_vec(), generated: q.committed[q.prompt_len..].to_vec(), out: Proposal::default() }
+        Self {
+            feed: q.committed[keep..].to_vec(),
+            generated: q.committed[q.prompt_len..].to_vec(),
+            out: Proposal::default(),
+        }
     }
 
     /// Takes the draft's token from `logits` (greedy or drawn), and feeds it back unless
     /// drafting stops here (end of text, enough tokens, or confidence below the floor).
     fn choose(&mut self, mut logits: Vec<f32>, q: &ProposeRequest, filters: &LogitFilters) {
         filters.apply(&mut logits, &self.generated);
-        let Some(t) = self.out.choose(&logits, q) else { return };
+        let Some(t) = self.out.choose(&logits, q) else {
+            return;
+        };
         self.generated.push(t);
         if t != q.eot && self.out.len() < q.max_tokens {
             self.feed.push(t);
         }
     }
 }
-

@@ -45,22 +45,41 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
 
     /// Starts from costs measured by an earlier decoder on the same device.
     pub fn with_costs(proposer: P, policy: DraftLength, costs: CostModel) -> Self {
-        Self { proposer, policy, totals: SpecStats::default(), costs, _b: PhantomData }
+        Self {
+            proposer,
+            policy,
+            totals: SpecStats::default(),
+            costs,
+            _b: PhantomData,
+        }
     }
 
-    fn run(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> crate::Result<Vec<SequenceResult>> {
+    fn run(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> crate::Result<Vec<SequenceResult>> {
         let t0 = Instant::now();
         let (mut state, first_logits, no_speech) = prefill(model, encoder_out.clone(), req)?;
         let t1 = Instant::now();
         self.proposer.begin(model, &state, &encoder_out, req)?;
         if std::env::var("SPEC_DEBUG").is_ok() {
-            eprintln!("prefill {:.1} ms, draft begin {:.1} ms", (t1 - t0).as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "prefill {:.1} ms, draft begin {:.1} ms",
+                (t1 - t0).as_secs_f64() * 1e3,
+                t1.elapsed().as_secs_f64() * 1e3
+            );
         }
         let mut rows: Vec<Row> = no_speech
             .iter()
             .enumerate()
             .map(|(r, p)| Row {
-                result: SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() },
+                result: SequenceResult {
+                    no_speech_prob: *p,
+                    main_passes: 1,
+                    ..Default::default()
+                },
                 ctrl: LengthController::new(&self.policy),
                 history: RowHistory::default(),
                 done: false,
@@ -70,14 +89,27 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         for (i, mut l) in first_logits.into_iter().enumerate() {
             req.filters.apply(&mut l, &[]);
             let t = choose_token(rows[i].sampler.as_ref(), &l, 0);
-            commit(&mut rows[i], &[t], &[log_prob(&l, t)], req, model.config.max_target_positions, i);
+            commit(
+                &mut rows[i],
+                &[t],
+                &[log_prob(&l, t)],
+                req,
+                model.config.max_target_positions,
+                i,
+            );
         }
         let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
         if active.len() != rows.len() {
             state.select_rows(&active);
         }
         while !active.is_empty() {
-            let (proposals, draft_s_per_row) = self.propose(&rows, &active, req, &state, model.config.max_target_positions)?;
+            let (proposals, draft_s_per_row) = self.propose(
+                &rows,
+                &active,
+                req,
+                &state,
+                model.config.max_target_positions,
+            )?;
             let t = Instant::now();
             let verify_rows: Vec<VerifyRow> = active
                 .iter()
@@ -93,13 +125,40 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
             let main_s = t.elapsed().as_secs_f64();
             let longest = proposals.iter().map(Proposal::len).max().unwrap_or(0);
             let draft_pass_s = draft_s_per_row * active.len() as f64;
-            self.costs.record(active.len(), longest, draft_pass_s, active.len() * (longest + 1), main_s);
+            self.costs.record(
+                active.len(),
+                longest,
+                draft_pass_s,
+                active.len() * (longest + 1),
+                main_s,
+            );
+            if std::env::var("SPEC_DEBUG").is_ok() {
+                eprintln!(
+                    "pass: rows {} longest {longest} draft {:.1} ms verify {:.1} ms",
+                    active.len(),
+                    draft_pass_s * 1e3,
+                    main_s * 1e3
+                );
+            }
             let mut keep = Vec::new();
             for (slot, (r, v)) in active.iter().zip(&verdicts).enumerate() {
                 let row = &mut rows[*r];
                 row.result.draft_s += draft_s_per_row;
-                record(row, proposals[slot].len(), v, main_s / active.len() as f64, &mut self.totals);
-                commit(row, &v.tokens, &v.logprobs, req, model.config.max_target_positions, *r);
+                record(
+                    row,
+                    proposals[slot].len(),
+                    v,
+                    main_s / active.len() as f64,
+                    &mut self.totals,
+                );
+                commit(
+                    row,
+                    &v.tokens,
+                    &v.logprobs,
+                    req,
+                    model.config.max_target_positions,
+                    *r,
+                );
                 let fed_valid = state.len(slot) - (longest + 1) + 1 + v.accepted;
                 state.truncate(slot, fed_valid);
                 if !row.done {
@@ -112,18 +171,35 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
             }
         }
         if std::env::var("SPEC_DEBUG").is_ok() {
-            eprintln!("spec totals: {:?}; run {:.1} ms", self.totals, t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "spec totals: {:?}; run {:.1} ms",
+                self.totals,
+                t0.elapsed().as_secs_f64() * 1e3
+            );
         }
         Ok(rows.into_iter().map(|r| r.result).collect())
     }
 
-    fn propose(&mut self, rows: &[Row], active: &[usize], req: &DecodeRequest, state: &whisper_burn::DecoderState<B>, max_pos: usize) -> crate::Result<(Vec<Proposal>, f64)> {
+    fn propose(
+        &mut self,
+        rows: &[Row],
+        active: &[usize],
+        req: &DecodeRequest,
+        state: &whisper_burn::DecoderState<B>,
+        max_pos: usize,
+    ) -> crate::Result<(Vec<Proposal>, f64)> {
         let t = Instant::now();
         let max_start = (0..active.len()).map(|s| state.len(s)).max().unwrap_or(0);
         let room = max_pos.saturating_sub(max_start + 1);
         let committed: Vec<Vec<u32>> = active
             .iter()
-            .map(|r| req.prompts[*r].iter().chain(&rows[*r].result.tokens).copied().collect())
+            .map(|r| {
+                req.prompts[*r]
+                    .iter()
+                    .chain(&rows[*r].result.tokens)
+                    .copied()
+                    .collect()
+            })
             .collect();
         let wanted: Vec<usize> = active
             .iter()
@@ -179,7 +255,14 @@ fn record(row: &mut Row, drafted: usize, v: &Verdict, main_s: f64, totals: &mut 
 }
 
 /// Appends the main model's tokens with greedy's exact stopping rules.
-fn commit(row: &mut Row, tokens: &[u32], logprobs: &[f32], req: &DecodeRequest, max_pos: usize, r: usize) {
+fn commit(
+    row: &mut Row,
+    tokens: &[u32],
+    logprobs: &[f32],
+    req: &DecodeRequest,
+    max_pos: usize,
+    r: usize,
+) {
     for (t, lp) in tokens.iter().zip(logprobs) {
         row.result.sum_logprob += lp;
         if *t == req.eot {
@@ -196,7 +279,12 @@ fn commit(row: &mut Row, tokens: &[u32], logprobs: &[f32], req: &DecodeRequest, 
 }
 
 impl<B: Backend, P: Proposer<B>> WindowDecoder<B> for SpeculativeDecoder<B, P> {
-    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> WResult<Vec<SequenceResult>> {
+    fn decode(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> WResult<Vec<SequenceResult>> {
         self.run(model, encoder_out, req).map_err(|e| match e {
             crate::SpecError::Whisper(w) => w,
             other => WhisperError::Decode(other.to_string()),

@@ -18,12 +18,20 @@ pub struct SpecStats {
 
 impl SpecStats {
     pub fn acceptance_rate(&self) -> f64 {
-        if self.drafted == 0 { 0.0 } else { self.accepted as f64 / self.drafted as f64 }
+        if self.drafted == 0 {
+            0.0
+        } else {
+            self.accepted as f64 / self.drafted as f64
+        }
     }
 
     /// Tokens committed per main-model pass (1.0 for plain greedy).
     pub fn tokens_per_pass(&self) -> f64 {
-        if self.main_passes == 0 { 0.0 } else { self.committed as f64 / self.main_passes as f64 }
+        if self.main_passes == 0 {
+            0.0
+        } else {
+            self.committed as f64 / self.main_passes as f64
+        }
     }
 
     pub fn add(&mut self, o: &SpecStats) {

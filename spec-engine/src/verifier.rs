@@ -35,8 +35,18 @@ pub struct VerifyRow<'a> {
 /// Feeds `[pending, proposals...]` of every row (padded to one length) through the main
 /// decoder, then judges each position with the same rules as greedy decoding.
 /// The state advances by the padded length; the caller rolls each row back.
-pub fn verify<B: Backend>(model: &Whisper<B>, state: &mut DecoderState<B>, rows: &[VerifyRow], filters: &LogitFilters, pad: u32) -> Result<Vec<Verdict>> {
-    let n_new = rows.iter().map(|r| r.proposals.len() + 1).max().unwrap_or(1);
+pub fn verify<B: Backend>(
+    model: &Whisper<B>,
+    state: &mut DecoderState<B>,
+    rows: &[VerifyRow],
+    filters: &LogitFilters,
+    pad: u32,
+) -> Result<Vec<Verdict>> {
+    let n_new = rows
+        .iter()
+        .map(|r| r.proposals.len() + 1)
+        .max()
+        .unwrap_or(1);
     let feeds: Vec<Vec<u32>> = rows
         .iter()
         .map(|r| {
@@ -60,7 +70,11 @@ pub fn verify<B: Backend>(model: &Whisper<B>, state: &mut DecoderState<B>, rows:
 /// position) agrees.
 fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
     let mut generated = row.generated.to_vec();
-    let mut v = Verdict { tokens: Vec::new(), logprobs: Vec::new(), accepted: 0 };
+    let mut v = Verdict {
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        accepted: 0,
+    };
     for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
         filters.apply(l, &generated);
         let token = choose_token(row.sampling.as_ref(), l, generated.len());

@@ -12,32 +12,63 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 
 fn quick40() -> Vec<(String, Vec<f32>)> {
-    let text = std::fs::read_to_string(format!("{SHARED}/data/librispeech/eval_quick_40.tsv")).expect("manifest");
+    let text = std::fs::read_to_string(format!("{SHARED}/data/librispeech/eval_quick_40.tsv"))
+        .expect("manifest");
     let root = Path::new(SHARED).join("data/librispeech/LibriSpeech");
     text.lines()
         .skip(1)
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            (c[0].to_string(), audio::load_audio_file(&root.join(c[1])).expect("audio"))
+            (
+                c[0].to_string(),
+                audio::load_audio_file(&root.join(c[1])).expect("audio"),
+            )
         })
         .collect()
 }
 
 fn load(name: &str) -> Arc<Pipeline<CpuBackend>> {
     let dir: PathBuf = [ROOT, "weights", "models", name].iter().collect();
-    assert!(dir.join("model.bin").is_file(), "{} missing: run `bash weights/fetch.sh`", dir.display());
+    assert!(
+        dir.join("model.bin").is_file(),
+        "{} missing: run `bash weights/fetch.sh`",
+        dir.display()
+    );
     Arc::new(Pipeline::load(dir.to_str().unwrap(), &Default::default()).expect("load"))
 }
 
-fn run(engine: &Engine<CpuBackend>, items: &[(String, Vec<f32>)], batch: usize) -> Vec<(Vec<u32>, usize, usize)> {
-    run_with(engine, items, batch, &DecodeOptions { language: Some("en".into()), ..Default::default() })
+fn run(
+    engine: &Engine<CpuBackend>,
+    items: &[(String, Vec<f32>)],
+    batch: usize,
+) -> Vec<(Vec<u32>, usize, usize)> {
+    run_with(
+        engine,
+        items,
+        batch,
+        &DecodeOptions {
+            language: Some("en".into()),
+            ..Default::default()
+        },
+    )
 }
 
-fn run_with(engine: &Engine<CpuBackend>, items: &[(String, Vec<f32>)], batch: usize, opts: &DecodeOptions) -> Vec<(Vec<u32>, usize, usize)> {
+fn run_with(
+    engine: &Engine<CpuBackend>,
+    items: &[(String, Vec<f32>)],
+    batch: usize,
+    opts: &DecodeOptions,
+) -> Vec<(Vec<u32>, usize, usize)> {
     let mut out = Vec::new();
     for chunk in items.chunks(batch) {
         let refs: Vec<&[f32]> = chunk.iter().map(|(_, a)| a.as_slice()).collect();
-        out.extend(engine.transcribe_batch(&refs, opts).expect("transcribe").into_iter().map(|t| (t.tokens, t.drafted, t.accepted)));
+        out.extend(
+            engine
+                .transcribe_batch(&refs, opts)
+                .expect("transcribe")
+                .into_iter()
+                .map(|t| (t.tokens, t.drafted, t.accepted)),
+        );
     }
     out
 }
@@ -49,25 +80,44 @@ fn check(model: &str, drafts: &[(&str, DraftLength, usize)]) {
     let greedy = Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine");
     let want = run(&greedy, &items, 8);
     for (draft, length, batch) in drafts {
-        let cfg = EngineConfig { draft: draft.parse::<DraftSpec>().expect("spec"), draft_length: length.clone() };
+        let cfg = EngineConfig {
+            draft: draft.parse::<DraftSpec>().expect("spec"),
+            draft_length: length.clone(),
+        };
         let engine = Engine::with_main(main.clone(), cfg, &device).expect("engine");
         let got = run(&engine, &items, *batch);
-        let (drafted, accepted): (usize, usize) = got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
+        let (drafted, accepted): (usize, usize) =
+            got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
         let identical = got.iter().zip(&want).filter(|(g, w)| g.0 == w.0).count();
         for ((id, _), (g, w)) in items.iter().zip(got.iter().zip(&want)) {
             if g.0 != w.0 {
-                eprintln!("{model} {draft} {id}: differs\n  greedy {:?}\n  spec   {:?}", w.0, g.0);
+                eprintln!(
+                    "{model} {draft} {id}: differs\n  greedy {:?}\n  spec   {:?}",
+                    w.0, g.0
+                );
             }
         }
         eprintln!("{model} {draft} {length:?} batch {batch}: {identical}/40 identical, acceptance {accepted}/{drafted}");
-        assert_eq!(identical, 40, "{model} with {draft}: speculative output differs from greedy");
-        assert!(drafted > 0 && accepted * 2 > drafted, "{model} {draft}: acceptance {accepted}/{drafted} is implausibly low");
+        assert_eq!(
+            identical, 40,
+            "{model} with {draft}: speculative output differs from greedy"
+        );
+        assert!(
+            drafted > 0 && accepted * 2 > drafted,
+            "{model} {draft}: acceptance {accepted}/{drafted} is implausibly low"
+        );
     }
 }
 
 #[test]
 fn base_self_drafts_equal_greedy_on_quick40() {
-    check("base", &[("self-q8", DraftLength::default(), 1), ("self-q4", DraftLength::Fixed(5), 8)]);
+    check(
+        "base",
+        &[
+            ("self-q8", DraftLength::default(), 1),
+            ("self-q4", DraftLength::Fixed(5), 8),
+        ],
+    );
 }
 
 #[test]
@@ -80,18 +130,54 @@ fn tiny_en_speculative_sampling_equals_plain_sampling() {
     let main = load("tiny.en");
     let items: Vec<(String, Vec<f32>)> = quick40().into_iter().take(16).collect();
     let device = Default::default();
-    let opts = DecodeOptions { language: Some("en".into()), temperature: 0.7, seed: 3, ..Default::default() };
-    let plain = run_with(&Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"), &items, 4, &opts);
-    let greedy = run(&Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"), &items, 4);
-    let changed = plain.iter().zip(&greedy).filter(|(p, g)| p.0 != g.0).count();
-    assert!(changed > 0, "sampling at 0.7 changed no transcript: is the temperature applied?");
+    let opts = DecodeOptions {
+        language: Some("en".into()),
+        temperature: 0.7,
+        seed: 3,
+        ..Default::default()
+    };
+    let plain = run_with(
+        &Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"),
+        &items,
+        4,
+        &opts,
+    );
+    let greedy = run(
+        &Engine::with_main(main.clone(), EngineConfig::default(), &device).expect("engine"),
+        &items,
+        4,
+    );
+    let changed = plain
+        .iter()
+        .zip(&greedy)
+        .filter(|(p, g)| p.0 != g.0)
+        .count();
+    assert!(
+        changed > 0,
+        "sampling at 0.7 changed no transcript: is the temperature applied?"
+    );
     for draft in ["self-q8", "self-q4"] {
-        let cfg = EngineConfig { draft: draft.parse::<DraftSpec>().expect("spec"), draft_length: DraftLength::default() };
-        let got = run_with(&Engine::with_main(main.clone(), cfg, &device).expect("engine"), &items, 4, &opts);
+        let cfg = EngineConfig {
+            draft: draft.parse::<DraftSpec>().expect("spec"),
+            draft_length: DraftLength::default(),
+        };
+        let got = run_with(
+            &Engine::with_main(main.clone(), cfg, &device).expect("engine"),
+            &items,
+            4,
+            &opts,
+        );
         let identical = got.iter().zip(&plain).filter(|(g, p)| g.0 == p.0).count();
-        let (drafted, accepted): (usize, usize) = got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
+        let (drafted, accepted): (usize, usize) =
+            got.iter().fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
         eprintln!("tiny.en {draft} T=0.7: {identical}/16 identical to plain sampling ({changed} differ from greedy), acceptance {accepted}/{drafted}");
-        assert_eq!(identical, 16, "{draft}: speculative sampling differs from plain sampling");
-        assert!(accepted * 2 > drafted, "{draft}: acceptance {accepted}/{drafted} is implausibly low");
+        assert_eq!(
+            identical, 16,
+            "{draft}: speculative sampling differs from plain sampling"
+        );
+        assert!(
+            accepted * 2 > drafted,
+            "{draft}: acceptance {accepted}/{drafted} is implausibly low"
+        );
     }
 }

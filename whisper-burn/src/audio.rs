@@ -63,7 +63,9 @@ pub fn decode_audio_bytes(bytes: Vec<u8>, extension_hint: Option<&str>) -> Resul
     let mut mono_16k = Vec::new();
     for segment in &segments {
         if segment.rate_hz == 0 && !segment.samples.is_empty() {
-            return Err(WhisperError::CorruptAudio("the stream declares a sample rate of 0 Hz".to_string()));
+            return Err(WhisperError::CorruptAudio(
+                "the stream declares a sample rate of 0 Hz".to_string(),
+            ));
         }
         mono_16k.extend(resample(&segment.samples, segment.rate_hz, SAMPLE_RATE));
     }
@@ -81,11 +83,19 @@ struct DecodedSegment {
 }
 
 /// Runs the symphonia decode, turning a panic inside a decoder into `CorruptAudio`.
-fn decode_catching_panics(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<DecodedSegment>> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_to_mono(bytes, extension_hint)));
+fn decode_catching_panics(
+    bytes: Vec<u8>,
+    extension_hint: Option<&str>,
+) -> Result<Vec<DecodedSegment>> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_to_mono(bytes, extension_hint)
+    }));
     match outcome {
         Ok(result) => result,
-        Err(payload) => Err(WhisperError::CorruptAudio(format!("decoder panicked: {}", panic_message(payload.as_ref())))),
+        Err(payload) => Err(WhisperError::CorruptAudio(format!(
+            "decoder panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
     }
 }
 
@@ -115,7 +125,11 @@ fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<De
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
-            Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(err))
+                if err.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                break
+            }
             Err(SymphoniaError::ResetRequired) => break,
             Err(err) => {
                 // Garbled or truncated container: keep what decoded so far.
@@ -141,7 +155,9 @@ fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<De
                 }
             }
             Err(SymphoniaError::Unsupported(what)) if decoded_packets == 0 => {
-                return Err(WhisperError::UnsupportedAudio(format!("unsupported codec feature: {what}")));
+                return Err(WhisperError::UnsupportedAudio(format!(
+                    "unsupported codec feature: {what}"
+                )));
             }
             Err(err) => {
                 last_error = Some(err.to_string());
@@ -162,7 +178,10 @@ fn open_container(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Box<dy
     if let Some(extension) = extension_hint {
         hint.with_extension(extension.trim_start_matches('.'));
     }
-    let format_options = FormatOptions { enable_gapless: true, ..Default::default() };
+    let format_options = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
     let probed = symphonia::default::get_probe()
         .format(&hint, source, &format_options, &MetadataOptions::default())
         .map_err(container_error)?;
@@ -175,7 +194,9 @@ fn container_error(err: SymphoniaError) -> WhisperError {
             WhisperError::UnsupportedAudio(format!("no supported audio container found ({what})"))
         }
         SymphoniaError::IoError(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-            WhisperError::CorruptAudio("the file is truncated: it ends inside the container header".to_string())
+            WhisperError::CorruptAudio(
+                "the file is truncated: it ends inside the container header".to_string(),
+            )
         }
         other => WhisperError::CorruptAudio(format!("cannot read audio container: {other}")),
     }
@@ -187,8 +208,15 @@ fn select_audio_track(format: &dyn FormatReader) -> Result<(u32, CodecParameters
     let track = format
         .default_track()
         .filter(|track| is_audio(&track.codec_params))
-        .or_else(|| format.tracks().iter().find(|track| is_audio(&track.codec_params)))
-        .ok_or_else(|| WhisperError::UnsupportedAudio("the container holds no audio track".to_string()))?;
+        .or_else(|| {
+            format
+                .tracks()
+                .iter()
+                .find(|track| is_audio(&track.codec_params))
+        })
+        .ok_or_else(|| {
+            WhisperError::UnsupportedAudio("the container holds no audio track".to_string())
+        })?;
     Ok((track.id, track.codec_params.clone()))
 }
 
@@ -217,9 +245,14 @@ fn codec_error(params: &CodecParameters, err: SymphoniaError) -> WhisperError {
 /// Downmixes a decoded buffer and appends it to the segment of its sample rate.
 fn append_mono(buffer: &AudioBufferRef<'_>, segments: &mut Vec<DecodedSegment>) {
     let rate_hz = buffer.spec().rate;
-    let needs_new_segment = segments.last().is_none_or(|segment| segment.rate_hz != rate_hz);
+    let needs_new_segment = segments
+        .last()
+        .is_none_or(|segment| segment.rate_hz != rate_hz);
     if needs_new_segment {
-        segments.push(DecodedSegment { rate_hz, samples: Vec::new() });
+        segments.push(DecodedSegment {
+            rate_hz,
+            samples: Vec::new(),
+        });
     }
     if let Some(segment) = segments.last_mut() {
         downmix_into(buffer, &mut segment.samples);
@@ -276,12 +309,15 @@ pub fn resample(input: &[f32], in_rate_hz: u32, out_rate_hz: u32) -> Vec<f32> {
     let filter = PolyphaseSinc::new(in_rate_hz, out_rate_hz);
     let output_samples = filter.output_len(input.len());
     let mut output = vec![0.0f32; output_samples];
-    output.par_chunks_mut(RESAMPLE_CHUNK_SAMPLES).enumerate().for_each(|(chunk_index, chunk)| {
-        let first_output = (chunk_index * RESAMPLE_CHUNK_SAMPLES) as u64;
-        for (offset, value) in chunk.iter_mut().enumerate() {
-            *value = filter.output_sample(input, first_output + offset as u64);
-        }
-    });
+    output
+        .par_chunks_mut(RESAMPLE_CHUNK_SAMPLES)
+        .enumerate()
+        .for_each(|(chunk_index, chunk)| {
+            let first_output = (chunk_index * RESAMPLE_CHUNK_SAMPLES) as u64;
+            for (offset, value) in chunk.iter_mut().enumerate() {
+                *value = filter.output_sample(input, first_output + offset as u64);
+            }
+        });
     output
 }
 
@@ -310,14 +346,25 @@ impl PolyphaseSinc {
         let cutoff = CUTOFF_FRACTION_OF_NYQUIST * (out_rate_hz as f64 / in_rate_hz as f64).min(1.0);
         let half_taps = (SINC_ZERO_CROSSINGS as f64 / cutoff).ceil() as usize;
         let exact = up <= MAX_EXACT_PHASES;
-        let phases = if exact { up as usize } else { INTERPOLATED_PHASES };
+        let phases = if exact {
+            up as usize
+        } else {
+            INTERPOLATED_PHASES
+        };
         let taps = 2 * half_taps;
         let mut table = Vec::with_capacity((phases + 1) * taps);
         for phase in 0..=phases {
             let fraction = phase as f64 / phases as f64;
             table.extend(kernel_row(fraction, half_taps, cutoff));
         }
-        PolyphaseSinc { up, down, half_taps, phases, exact, table }
+        PolyphaseSinc {
+            up,
+            down,
+            half_taps,
+            phases,
+            exact,
+            table,
+        }
     }
 
     fn taps(&self) -> usize {
@@ -422,7 +469,12 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let a_chunks = a.chunks_exact(LANES);
     let b_chunks = b.chunks_exact(LANES);
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for ((sum, &xi), &yi) in acc.iter_mut().zip(x).zip(y) {
             *sum += xi * yi;

@@ -60,7 +60,9 @@ impl std::str::FromStr for DeviceKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| WhisperError::Device(format!("unknown device `{s}`: expected cpu, wgpu or cuda")))
+            .ok_or_else(|| {
+                WhisperError::Device(format!("unknown device `{s}`: expected cpu, wgpu or cuda"))
+            })
     }
 }
 
@@ -78,19 +80,25 @@ pub fn dispatch<T: BackendTask>(kind: DeviceKind, task: T) -> Result<T::Output> 
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             return Ok(task.run::<CpuBackend>(Default::default(), kind));
             #[allow(unreachable_code)]
-            Err(WhisperError::Device("this build has no CPU backend (enable the `flex` feature)".into()))
+            Err(WhisperError::Device(
+                "this build has no CPU backend (enable the `flex` feature)".into(),
+            ))
         }
         DeviceKind::Wgpu => {
             #[cfg(feature = "wgpu")]
             return Ok(task.run::<WgpuBackend>(Default::default(), kind));
             #[allow(unreachable_code)]
-            Err(WhisperError::Device("this build has no wgpu backend: rebuild with `--features wgpu`".into()))
+            Err(WhisperError::Device(
+                "this build has no wgpu backend: rebuild with `--features wgpu`".into(),
+            ))
         }
         DeviceKind::Cuda => {
             #[cfg(feature = "cuda")]
             return Ok(task.run::<CudaBackend>(Default::default(), kind));
             #[allow(unreachable_code)]
-            Err(WhisperError::Device("this build has no CUDA backend: rebuild with `--features cuda`".into()))
+            Err(WhisperError::Device(
+                "this build has no CUDA backend: rebuild with `--features cuda`".into(),
+            ))
         }
     }
 }
@@ -106,6 +114,9 @@ mod tests {
         }
         assert_eq!(" CUDA ".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda);
         let err = "tpu".parse::<DeviceKind>().unwrap_err().to_string();
-        assert!(err.contains("tpu") && err.contains("cpu, wgpu or cuda"), "{err}");
+        assert!(
+            err.contains("tpu") && err.contains("cpu, wgpu or cuda"),
+            "{err}"
+        );
     }
 }

@@ -11,7 +11,10 @@ pub enum WhisperError {
     #[error("corrupt or undecodable audio: {0}")]
     CorruptAudio(String),
     #[error("i/o error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid model config: {0}")]
     Config(String),
     #[error("invalid or incomplete weights: {0}")]
@@ -32,6 +35,9 @@ pub type Result<T, E = WhisperError> = std::result::Result<T, E>;
 
 impl WhisperError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        WhisperError::Io { path: path.into(), source }
+        WhisperError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

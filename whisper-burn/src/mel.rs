@@ -44,7 +44,9 @@ pub struct MelFrontend {
 
 impl fmt::Debug for MelFrontend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MelFrontend").field("n_mels", &self.n_mels).finish_non_exhaustive()
+        f.debug_struct("MelFrontend")
+            .field("n_mels", &self.n_mels)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,14 +64,17 @@ impl LogMel {
     /// `start_frame`, zero (0.0) past the end of the audio, as faster-whisper pads them.
     pub fn window(&self, start_frame: usize) -> Vec<f32> {
         let mut out = vec![0.0f32; self.n_mels * N_FRAMES_PER_WINDOW];
-        let end_frame = self.n_frames.min(start_frame.saturating_add(N_FRAMES_PER_WINDOW));
+        let end_frame = self
+            .n_frames
+            .min(start_frame.saturating_add(N_FRAMES_PER_WINDOW));
         if start_frame >= end_frame {
             return out;
         }
         let copied_frames = end_frame - start_frame;
         for (mel, out_row) in out.chunks_exact_mut(N_FRAMES_PER_WINDOW).enumerate() {
             let row_start = mel * self.n_frames + start_frame;
-            out_row[..copied_frames].copy_from_slice(&self.data[row_start..row_start + copied_frames]);
+            out_row[..copied_frames]
+                .copy_from_slice(&self.data[row_start..row_start + copied_frames]);
         }
         out
     }
@@ -86,7 +91,12 @@ impl MelFrontend {
         let filters = mel_filterbank(n_mels);
         let window = periodic_hann(N_FFT);
         let fft = FftPlanner::<f64>::new().plan_fft_forward(N_FFT);
-        MelFrontend { n_mels, filters, window, fft }
+        MelFrontend {
+            n_mels,
+            filters,
+            window,
+            fft,
+        }
     }
 
     /// Number of mel bins.
@@ -99,7 +109,8 @@ impl MelFrontend {
         let mut dense = vec![0.0; self.n_mels * N_FREQ_BINS];
         for (mel, filter) in self.filters.iter().enumerate() {
             let row = &mut dense[mel * N_FREQ_BINS..(mel + 1) * N_FREQ_BINS];
-            row[filter.first_bin..filter.first_bin + filter.weights.len()].copy_from_slice(&filter.weights);
+            row[filter.first_bin..filter.first_bin + filter.weights.len()]
+                .copy_from_slice(&filter.weights);
         }
         dense
     }
@@ -116,35 +127,46 @@ impl MelFrontend {
         let n_stft_frames = samples.len() / HOP_LENGTH + 1;
         let n_frames = n_stft_frames - 1;
         let log10_frame_major = self.log10_mel_frames(samples, n_stft_frames);
-        let global_max = log10_frame_major.par_iter().copied().reduce(|| f64::NEG_INFINITY, f64::max);
+        let global_max = log10_frame_major
+            .par_iter()
+            .copied()
+            .reduce(|| f64::NEG_INFINITY, f64::max);
         let floor = global_max - LOG_RANGE_DECADES;
         let mut data = vec![0.0f32; self.n_mels * n_frames];
-        data.par_chunks_mut(n_frames.max(1)).enumerate().for_each(|(mel, row)| {
-            for (frame, value) in row.iter_mut().enumerate() {
-                let log10 = log10_frame_major[frame * self.n_mels + mel];
-                *value = ((log10.max(floor) + 4.0) / 4.0) as f32;
-            }
-        });
-        LogMel { n_mels: self.n_mels, n_frames, data }
+        data.par_chunks_mut(n_frames.max(1))
+            .enumerate()
+            .for_each(|(mel, row)| {
+                for (frame, value) in row.iter_mut().enumerate() {
+                    let log10 = log10_frame_major[frame * self.n_mels + mel];
+                    *value = ((log10.max(floor) + 4.0) / 4.0) as f32;
+                }
+            });
+        LogMel {
+            n_mels: self.n_mels,
+            n_frames,
+            data,
+        }
     }
 
     /// log10(max(mel power, 1e-10)) per frame, frame-major `[n_frames][n_mels]`.
     fn log10_mel_frames(&self, samples: &[f32], n_frames: usize) -> Vec<f64> {
         let mut out = vec![0.0f64; n_frames * self.n_mels];
-        out.par_chunks_mut(FRAMES_PER_TASK * self.n_mels).enumerate().for_each(|(task, block)| {
-            let mut spectrum = vec![Complex::new(0.0, 0.0); N_FFT];
-            let mut scratch = vec![Complex::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
-            let mut power = vec![0.0f64; N_FREQ_BINS];
-            for (offset, mel_out) in block.chunks_exact_mut(self.n_mels).enumerate() {
-                let frame = task * FRAMES_PER_TASK + offset;
-                self.windowed_frame(samples, frame, &mut spectrum);
-                self.fft.process_with_scratch(&mut spectrum, &mut scratch);
-                for (bin, value) in power.iter_mut().zip(&spectrum) {
-                    *bin = value.norm_sqr();
+        out.par_chunks_mut(FRAMES_PER_TASK * self.n_mels)
+            .enumerate()
+            .for_each(|(task, block)| {
+                let mut spectrum = vec![Complex::new(0.0, 0.0); N_FFT];
+                let mut scratch = vec![Complex::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+                let mut power = vec![0.0f64; N_FREQ_BINS];
+                for (offset, mel_out) in block.chunks_exact_mut(self.n_mels).enumerate() {
+                    let frame = task * FRAMES_PER_TASK + offset;
+                    self.windowed_frame(samples, frame, &mut spectrum);
+                    self.fft.process_with_scratch(&mut spectrum, &mut scratch);
+                    for (bin, value) in power.iter_mut().zip(&spectrum) {
+                        *bin = value.norm_sqr();
+                    }
+                    self.apply_filters(&power, mel_out);
                 }
-                self.apply_filters(&power, mel_out);
-            }
-        });
+            });
         out
     }
 
@@ -194,7 +216,9 @@ fn reflect_index(j: i64, len: usize) -> usize {
 
 /// Periodic Hann window, `np.hanning(n + 1)[:-1]`.
 fn periodic_hann(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()).collect()
+    (0..n)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
+        .collect()
 }
 
 /// Slaney mel scale (librosa `htk=False`): linear below 1 kHz, logarithmic above.
@@ -227,12 +251,19 @@ fn mel_to_hz(mel: f64) -> f64 {
 /// stored sparsely (each filter keeps only its non-zero bins).
 fn mel_filterbank(n_mels: usize) -> Vec<MelFilter> {
     let max_mel = hz_to_mel(SAMPLE_RATE as f64 / 2.0);
-    let band_edges_hz: Vec<f64> =
-        (0..n_mels + 2).map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64)).collect();
-    let bin_hz: Vec<f64> = (0..N_FREQ_BINS).map(|k| k as f64 * SAMPLE_RATE as f64 / N_FFT as f64).collect();
+    let band_edges_hz: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64))
+        .collect();
+    let bin_hz: Vec<f64> = (0..N_FREQ_BINS)
+        .map(|k| k as f64 * SAMPLE_RATE as f64 / N_FFT as f64)
+        .collect();
     (0..n_mels)
         .map(|mel| {
-            let (left, center, right) = (band_edges_hz[mel], band_edges_hz[mel + 1], band_edges_hz[mel + 2]);
+            let (left, center, right) = (
+                band_edges_hz[mel],
+                band_edges_hz[mel + 1],
+                band_edges_hz[mel + 2],
+            );
             let area_norm = 2.0 / (right - left);
             let dense: Vec<f64> = bin_hz
                 .iter()
@@ -250,6 +281,10 @@ fn mel_filterbank(n_mels: usize) -> Vec<MelFilter> {
 fn sparse_filter(dense: &[f64]) -> MelFilter {
     let first_bin = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
     let last_bin = dense.iter().rposition(|&w| w > 0.0).unwrap_or(0);
-    let weights = if last_bin >= first_bin { dense[first_bin..=last_bin].to_vec() } else { Vec::new() };
+    let weights = if last_bin >= first_bin {
+        dense[first_bin..=last_bin].to_vec()
+    } else {
+        Vec::new()
+    };
     MelFilter { first_bin, weights }
 }

@@ -24,10 +24,16 @@ impl<B: Backend> Pipeline<B> {
     }
 
     pub fn from_checkpoint(name: &str, ckpt: LoadedCheckpoint, device: &B::Device) -> Result<Self> {
-        let tokenizer = WhisperTokenizer::from_file(&ckpt.tokenizer_path, ckpt.config.is_multilingual())?;
+        let tokenizer =
+            WhisperTokenizer::from_file(&ckpt.tokenizer_path, ckpt.config.is_multilingual())?;
         let mel = MelFrontend::new(ckpt.config.num_mel_bins);
         let model = Whisper::from_checkpoint(ckpt, device)?;
-        Ok(Self { model, tokenizer, mel, name: name.to_string() })
+        Ok(Self {
+            model,
+            tokenizer,
+            mel,
+            name: name.to_string(),
+        })
     }
 
     pub fn config(&self) -> &WhisperConfig {

@@ -92,7 +92,9 @@ impl SplitMix {
 
 /// A seed mixing `seed` with a name (FNV-1a), so each tensor has its own stream.
 fn stream(seed: u64, name: &str) -> SplitMix {
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     let mut r = SplitMix::new(seed ^ h);
     r.next_u64();
     r
@@ -124,7 +126,10 @@ impl TinySpec {
             ("model.encoder.conv1.bias".into(), vec![d]),
             ("model.encoder.conv2.weight".into(), vec![d, d, 3]),
             ("model.encoder.conv2.bias".into(), vec![d]),
-            ("model.encoder.embed_positions.weight".into(), vec![MAX_SOURCE_POSITIONS, d]),
+            (
+                "model.encoder.embed_positions.weight".into(),
+                vec![MAX_SOURCE_POSITIONS, d],
+            ),
         ];
         let attn = |names: &mut Vec<(String, Vec<usize>)>, p: &str| {
             for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
@@ -153,7 +158,10 @@ impl TinySpec {
         }
         norm(&mut names, "model.encoder.layer_norm");
         names.push(("model.decoder.embed_tokens.weight".into(), vec![v, d]));
-        names.push(("model.decoder.embed_positions.weight".into(), vec![MAX_TARGET_POSITIONS, d]));
+        names.push((
+            "model.decoder.embed_positions.weight".into(),
+            vec![MAX_TARGET_POSITIONS, d],
+        ));
         for i in 0..self.decoder_layers {
             let p = format!("model.decoder.layers.{i}");
             norm(&mut names, &format!("{p}.self_attn_layer_norm"));
@@ -194,7 +202,10 @@ impl TinySpec {
             (0.0, 0.02)
         } else if name.starts_with("model.encoder.conv") {
             // Audio features well above the sinusoidal positions.
-            (0.0, 2.5 / (shape[1..].iter().product::<usize>() as f32).sqrt())
+            (
+                0.0,
+                2.5 / (shape[1..].iter().product::<usize>() as f32).sqrt(),
+            )
         } else if name.ends_with("encoder_attn.q_proj.weight") {
             // Peaked cross-attention: an average over 1500 frames would hide the audio.
             (0.0, 4.0 / (self.d_model as f32).sqrt())
@@ -244,7 +255,9 @@ pub fn sinusoids(length: usize, channels: usize) -> Vec<f32> {
     let inc = (10_000f64).ln() / (half as f64 - 1.0);
     let mut out = Vec::with_capacity(length * channels);
     for t in 0..length {
-        let row: Vec<f64> = (0..half).map(|i| t as f64 * (-inc * i as f64).exp()).collect();
+        let row: Vec<f64> = (0..half)
+            .map(|i| t as f64 * (-inc * i as f64).exp())
+            .collect();
         out.extend(row.iter().map(|x| x.sin() as f32));
         out.extend(row.iter().map(|x| x.cos() as f32));
     }
@@ -256,7 +269,8 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| WhisperError::Config(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| WhisperError::Config(e.to_string()))?;
     io(path, std::fs::write(path, text))
 }
 
@@ -271,10 +285,28 @@ fn vocab_layout(vocab_size: usize) -> (usize, usize) {
 /// The special tokens in id order, starting at `<|endoftext|>` (= the text-token count).
 fn special_tokens(vocab_size: usize) -> Vec<String> {
     let (_, n_lang) = vocab_layout(vocab_size);
-    let mut s = vec!["<|endoftext|>".to_string(), "<|startoftranscript|>".to_string()];
-    s.extend(crate::tokenizer::LANGUAGES[..n_lang].iter().map(|c| format!("<|{c}|>")));
-    let nospeech = if vocab_size >= 51866 { "<|nospeech|>" } else { "<|nocaptions|>" };
-    for t in ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", nospeech, "<|notimestamps|>"] {
+    let mut s = vec![
+        "<|endoftext|>".to_string(),
+        "<|startoftranscript|>".to_string(),
+    ];
+    s.extend(
+        crate::tokenizer::LANGUAGES[..n_lang]
+            .iter()
+            .map(|c| format!("<|{c}|>")),
+    );
+    let nospeech = if vocab_size >= 51866 {
+        "<|nospeech|>"
+    } else {
+        "<|nocaptions|>"
+    };
+    for t in [
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        nospeech,
+        "<|notimestamps|>",
+    ] {
         s.push(t.to_string());
     }
     s
@@ -283,7 +315,12 @@ fn special_tokens(vocab_size: usize) -> Vec<String> {
 /// Ids Whisper checkpoints suppress (a few text tokens, as the real lists do).
 fn suppress_ids(vocab_size: usize) -> (Vec<u32>, Vec<u32>) {
     let eot = vocab_layout(vocab_size).0 as u32;
-    (vec![1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93], vec![220, eot])
+    (
+        vec![
+            1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93,
+        ],
+        vec![220, eot],
+    )
 }
 
 /// A `tokenizer.json` with word-level text tokens `w0`, `w1`, ... and Whisper's special
@@ -291,12 +328,15 @@ fn suppress_ids(vocab_size: usize) -> (Vec<u32>, Vec<u32>) {
 pub fn tokenizer_json(vocab_size: usize) -> serde_json::Value {
     let (n_text, _) = vocab_layout(vocab_size);
     let specials = special_tokens(vocab_size);
-    let mut vocab: serde_json::Map<String, serde_json::Value> = (0..n_text).map(|i| (format!("w{i}"), json!(i))).collect();
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        (0..n_text).map(|i| (format!("w{i}"), json!(i))).collect();
     let mut added = Vec::new();
     for (i, s) in specials.iter().enumerate() {
         vocab.insert(s.clone(), json!(n_text + i));
-        added.push(json!({"id": n_text + i, "content": s, "single_word": false, "lstrip": false,
-            "rstrip": false, "normalized": false, "special": true}));
+        added.push(
+            json!({"id": n_text + i, "content": s, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}),
+        );
     }
     json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
@@ -306,7 +346,10 @@ pub fn tokenizer_json(vocab_size: usize) -> serde_json::Value {
 }
 
 fn write_tokenizer(dir: &Path, spec: &TinySpec) -> Result<()> {
-    write_json(&dir.join("tokenizer.json"), &tokenizer_json(spec.vocab_size))
+    write_json(
+        &dir.join("tokenizer.json"),
+        &tokenizer_json(spec.vocab_size),
+    )
 }
 
 /// Writes a Hugging Face layout checkpoint into `dir` (created if missing).
@@ -340,8 +383,14 @@ pub fn write_hf_checkpoint(dir: &Path, spec: &TinySpec) -> Result<()> {
 
 fn encode(values: &[f32], dtype: Ct2Dtype) -> Vec<u8> {
     match dtype {
-        Ct2Dtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
-        Ct2Dtype::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+        Ct2Dtype::F16 => values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        Ct2Dtype::BF16 => values
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+            .collect(),
         _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
     }
 }
@@ -354,17 +403,36 @@ pub type Ct2Aliases = Vec<(String, String)>;
 /// embedding weights with a per-row `weight_scale`, everything else f32).
 pub fn ct2_variables(spec: &TinySpec, dtype: Ct2Dtype) -> Result<(Vec<Ct2WriteVar>, Ct2Aliases)> {
     if matches!(dtype, Ct2Dtype::I16 | Ct2Dtype::I32) {
-        return Err(WhisperError::Weights(format!("{dtype:?} model.bin files are not written")));
+        return Err(WhisperError::Weights(format!(
+            "{dtype:?} model.bin files are not written"
+        )));
     }
     let mut hf: HashMap<String, HostTensor> = spec.hf_tensors().into_iter().collect();
-    let mut take = |name: &str| hf.remove(name).unwrap_or_else(|| panic!("no tensor {name}"));
+    let mut take = |name: &str| {
+        hf.remove(name)
+            .unwrap_or_else(|| panic!("no tensor {name}"))
+    };
     let mut vars = Vec::new();
-    let float = if dtype == Ct2Dtype::I8 { Ct2Dtype::F32 } else { dtype };
+    let float = if dtype == Ct2Dtype::I8 {
+        Ct2Dtype::F32
+    } else {
+        dtype
+    };
     let scalar = |vars: &mut Vec<Ct2WriteVar>, name: &str, dtype: Ct2Dtype, bytes: Vec<u8>| {
-        vars.push(Ct2WriteVar { name: name.into(), shape: vec![], dtype, bytes });
+        vars.push(Ct2WriteVar {
+            name: name.into(),
+            shape: vec![],
+            dtype,
+            bytes,
+        });
     };
     let plain = |vars: &mut Vec<Ct2WriteVar>, name: String, t: HostTensor| {
-        vars.push(Ct2WriteVar { bytes: encode(&t.data, float), name, shape: t.shape, dtype: float });
+        vars.push(Ct2WriteVar {
+            bytes: encode(&t.data, float),
+            name,
+            shape: t.shape,
+            dtype: float,
+        });
     };
     // Weights of linear layers and embeddings: quantized when int8.
     let weight = |vars: &mut Vec<Ct2WriteVar>, prefix: &str, t: HostTensor| {
@@ -378,11 +446,19 @@ pub fn ct2_variables(spec: &TinySpec, dtype: Ct2Dtype) -> Result<(Vec<Ct2WriteVa
         for row in t.data.chunks(cols) {
             let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
             let scale = if amax > 0.0 { 127.0 / amax } else { 1.0 };
-            q.extend(row.iter().map(|v| (v * scale).round().clamp(-127.0, 127.0) as i8 as u8));
+            q.extend(
+                row.iter()
+                    .map(|v| (v * scale).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
             scales.push(scale);
         }
         let rows = t.shape[0];
-        vars.push(Ct2WriteVar { name: format!("{prefix}/weight"), shape: t.shape, dtype: Ct2Dtype::I8, bytes: q });
+        vars.push(Ct2WriteVar {
+            name: format!("{prefix}/weight"),
+            shape: t.shape,
+            dtype: Ct2Dtype::I8,
+            bytes: q,
+        });
         vars.push(Ct2WriteVar {
             name: format!("{prefix}/weight_scale"),
             shape: vec![rows],
@@ -401,64 +477,232 @@ pub fn ct2_variables(spec: &TinySpec, dtype: Ct2Dtype) -> Result<(Vec<Ct2WriteVa
 
     scalar(&mut vars, "decoder/activation", Ct2Dtype::I8, vec![1]);
     scalar(&mut vars, "decoder/alibi", Ct2Dtype::I8, vec![0]);
-    scalar(&mut vars, "decoder/alignment_heads", Ct2Dtype::I16, 1i16.to_le_bytes().to_vec());
-    scalar(&mut vars, "decoder/alignment_layer", Ct2Dtype::I16, (-1i16).to_le_bytes().to_vec());
-    weight(&mut vars, "decoder/embeddings", take("model.decoder.embed_tokens.weight"));
+    scalar(
+        &mut vars,
+        "decoder/alignment_heads",
+        Ct2Dtype::I16,
+        1i16.to_le_bytes().to_vec(),
+    );
+    scalar(
+        &mut vars,
+        "decoder/alignment_layer",
+        Ct2Dtype::I16,
+        (-1i16).to_le_bytes().to_vec(),
+    );
+    weight(
+        &mut vars,
+        "decoder/embeddings",
+        take("model.decoder.embed_tokens.weight"),
+    );
     for i in 0..spec.decoder_layers {
-        let (c, h) = (format!("decoder/layer_{i}"), format!("model.decoder.layers.{i}"));
-        for (ct2, hf) in [("self_attention", "self_attn_layer_norm"), ("attention", "encoder_attn_layer_norm"), ("ffn", "final_layer_norm")] {
-            plain(&mut vars, format!("{c}/{ct2}/layer_norm/gamma"), take(&format!("{h}.{hf}.weight")));
-            plain(&mut vars, format!("{c}/{ct2}/layer_norm/beta"), take(&format!("{h}.{hf}.bias")));
+        let (c, h) = (
+            format!("decoder/layer_{i}"),
+            format!("model.decoder.layers.{i}"),
+        );
+        for (ct2, hf) in [
+            ("self_attention", "self_attn_layer_norm"),
+            ("attention", "encoder_attn_layer_norm"),
+            ("ffn", "final_layer_norm"),
+        ] {
+            plain(
+                &mut vars,
+                format!("{c}/{ct2}/layer_norm/gamma"),
+                take(&format!("{h}.{hf}.weight")),
+            );
+            plain(
+                &mut vars,
+                format!("{c}/{ct2}/layer_norm/beta"),
+                take(&format!("{h}.{hf}.bias")),
+            );
         }
         let a = format!("{h}.self_attn");
-        let qkv = fuse(vec![take(&format!("{a}.q_proj.weight")), take(&format!("{a}.k_proj.weight")), take(&format!("{a}.v_proj.weight"))]);
+        let qkv = fuse(vec![
+            take(&format!("{a}.q_proj.weight")),
+            take(&format!("{a}.k_proj.weight")),
+            take(&format!("{a}.v_proj.weight")),
+        ]);
         weight(&mut vars, &format!("{c}/self_attention/linear_0"), qkv);
-        let qkv_b = fuse(vec![take(&format!("{a}.q_proj.bias")), zeros(d), take(&format!("{a}.v_proj.bias"))]);
-        plain(&mut vars, format!("{c}/self_attention/linear_0/bias"), qkv_b);
-        weight(&mut vars, &format!("{c}/self_attention/linear_1"), take(&format!("{a}.out_proj.weight")));
-        plain(&mut vars, format!("{c}/self_attention/linear_1/bias"), take(&format!("{a}.out_proj.bias")));
+        let qkv_b = fuse(vec![
+            take(&format!("{a}.q_proj.bias")),
+            zeros(d),
+            take(&format!("{a}.v_proj.bias")),
+        ]);
+        plain(
+            &mut vars,
+            format!("{c}/self_attention/linear_0/bias"),
+            qkv_b,
+        );
+        weight(
+            &mut vars,
+            &format!("{c}/self_attention/linear_1"),
+            take(&format!("{a}.out_proj.weight")),
+        );
+        plain(
+            &mut vars,
+            format!("{c}/self_attention/linear_1/bias"),
+            take(&format!("{a}.out_proj.bias")),
+        );
         let a = format!("{h}.encoder_attn");
-        weight(&mut vars, &format!("{c}/attention/linear_0"), take(&format!("{a}.q_proj.weight")));
-        plain(&mut vars, format!("{c}/attention/linear_0/bias"), take(&format!("{a}.q_proj.bias")));
-        let kv = fuse(vec![take(&format!("{a}.k_proj.weight")), take(&format!("{a}.v_proj.weight"))]);
+        weight(
+            &mut vars,
+            &format!("{c}/attention/linear_0"),
+            take(&format!("{a}.q_proj.weight")),
+        );
+        plain(
+            &mut vars,
+            format!("{c}/attention/linear_0/bias"),
+            take(&format!("{a}.q_proj.bias")),
+        );
+        let kv = fuse(vec![
+            take(&format!("{a}.k_proj.weight")),
+            take(&format!("{a}.v_proj.weight")),
+        ]);
         weight(&mut vars, &format!("{c}/attention/linear_1"), kv);
-        plain(&mut vars, format!("{c}/attention/linear_1/bias"), fuse(vec![zeros(d), take(&format!("{a}.v_proj.bias"))]));
-        weight(&mut vars, &format!("{c}/attention/linear_2"), take(&format!("{a}.out_proj.weight")));
-        plain(&mut vars, format!("{c}/attention/linear_2/bias"), take(&format!("{a}.out_proj.bias")));
+        plain(
+            &mut vars,
+            format!("{c}/attention/linear_1/bias"),
+            fuse(vec![zeros(d), take(&format!("{a}.v_proj.bias"))]),
+        );
+        weight(
+            &mut vars,
+            &format!("{c}/attention/linear_2"),
+            take(&format!("{a}.out_proj.weight")),
+        );
+        plain(
+            &mut vars,
+            format!("{c}/attention/linear_2/bias"),
+            take(&format!("{a}.out_proj.bias")),
+        );
         ct2_ffn(&mut vars, &c, &h, &mut take, &weight, &plain);
     }
-    plain(&mut vars, "decoder/layer_norm/gamma".into(), take("model.decoder.layer_norm.weight"));
-    plain(&mut vars, "decoder/layer_norm/beta".into(), take("model.decoder.layer_norm.bias"));
-    scalar(&mut vars, "decoder/num_heads", Ct2Dtype::I16, (spec.heads as i16).to_le_bytes().to_vec());
-    plain(&mut vars, "decoder/position_encodings/encodings".into(), take("model.decoder.embed_positions.weight"));
+    plain(
+        &mut vars,
+        "decoder/layer_norm/gamma".into(),
+        take("model.decoder.layer_norm.weight"),
+    );
+    plain(
+        &mut vars,
+        "decoder/layer_norm/beta".into(),
+        take("model.decoder.layer_norm.bias"),
+    );
+    scalar(
+        &mut vars,
+        "decoder/num_heads",
+        Ct2Dtype::I16,
+        (spec.heads as i16).to_le_bytes().to_vec(),
+    );
+    plain(
+        &mut vars,
+        "decoder/position_encodings/encodings".into(),
+        take("model.decoder.embed_positions.weight"),
+    );
     scalar(&mut vars, "decoder/pre_norm", Ct2Dtype::I8, vec![1]);
     scalar(&mut vars, "decoder/scale_embeddings", Ct2Dtype::I8, vec![0]);
-    scalar(&mut vars, "decoder/start_from_zero_embedding", Ct2Dtype::I8, vec![0]);
-    plain(&mut vars, "encoder/conv1/bias".into(), take("model.encoder.conv1.bias"));
-    plain(&mut vars, "encoder/conv1/weight".into(), take("model.encoder.conv1.weight"));
-    plain(&mut vars, "encoder/conv2/bias".into(), take("model.encoder.conv2.bias"));
-    plain(&mut vars, "encoder/conv2/weight".into(), take("model.encoder.conv2.weight"));
+    scalar(
+        &mut vars,
+        "decoder/start_from_zero_embedding",
+        Ct2Dtype::I8,
+        vec![0],
+    );
+    plain(
+        &mut vars,
+        "encoder/conv1/bias".into(),
+        take("model.encoder.conv1.bias"),
+    );
+    plain(
+        &mut vars,
+        "encoder/conv1/weight".into(),
+        take("model.encoder.conv1.weight"),
+    );
+    plain(
+        &mut vars,
+        "encoder/conv2/bias".into(),
+        take("model.encoder.conv2.bias"),
+    );
+    plain(
+        &mut vars,
+        "encoder/conv2/weight".into(),
+        take("model.encoder.conv2.weight"),
+    );
     for i in 0..spec.encoder_layers {
-        let (c, h) = (format!("encoder/layer_{i}"), format!("model.encoder.layers.{i}"));
-        for (ct2, hf) in [("self_attention", "self_attn_layer_norm"), ("ffn", "final_layer_norm")] {
-            plain(&mut vars, format!("{c}/{ct2}/layer_norm/gamma"), take(&format!("{h}.{hf}.weight")));
-            plain(&mut vars, format!("{c}/{ct2}/layer_norm/beta"), take(&format!("{h}.{hf}.bias")));
+        let (c, h) = (
+            format!("encoder/layer_{i}"),
+            format!("model.encoder.layers.{i}"),
+        );
+        for (ct2, hf) in [
+            ("self_attention", "self_attn_layer_norm"),
+            ("ffn", "final_layer_norm"),
+        ] {
+            plain(
+                &mut vars,
+                format!("{c}/{ct2}/layer_norm/gamma"),
+                take(&format!("{h}.{hf}.weight")),
+            );
+            plain(
+                &mut vars,
+                format!("{c}/{ct2}/layer_norm/beta"),
+                take(&format!("{h}.{hf}.bias")),
+            );
         }
         let a = format!("{h}.self_attn");
-        let qkv = fuse(vec![take(&format!("{a}.q_proj.weight")), take(&format!("{a}.k_proj.weight")), take(&format!("{a}.v_proj.weight"))]);
+        let qkv = fuse(vec![
+            take(&format!("{a}.q_proj.weight")),
+            take(&format!("{a}.k_proj.weight")),
+            take(&format!("{a}.v_proj.weight")),
+        ]);
         weight(&mut vars, &format!("{c}/self_attention/linear_0"), qkv);
-        let qkv_b = fuse(vec![take(&format!("{a}.q_proj.bias")), zeros(d), take(&format!("{a}.v_proj.bias"))]);
-        plain(&mut vars, format!("{c}/self_attention/linear_0/bias"), qkv_b);
-        weight(&mut vars, &format!("{c}/self_attention/linear_1"), take(&format!("{a}.out_proj.weight")));
-        plain(&mut vars, format!("{c}/self_attention/linear_1/bias"), take(&format!("{a}.out_proj.bias")));
+        let qkv_b = fuse(vec![
+            take(&format!("{a}.q_proj.bias")),
+            zeros(d),
+            take(&format!("{a}.v_proj.bias")),
+        ]);
+        plain(
+            &mut vars,
+            format!("{c}/self_attention/linear_0/bias"),
+            qkv_b,
+        );
+        weight(
+            &mut vars,
+            &format!("{c}/self_attention/linear_1"),
+            take(&format!("{a}.out_proj.weight")),
+        );
+        plain(
+            &mut vars,
+            format!("{c}/self_attention/linear_1/bias"),
+            take(&format!("{a}.out_proj.bias")),
+        );
         ct2_ffn(&mut vars, &c, &h, &mut take, &weight, &plain);
     }
-    plain(&mut vars, "encoder/layer_norm/gamma".into(), take("model.encoder.layer_norm.weight"));
-    plain(&mut vars, "encoder/layer_norm/beta".into(), take("model.encoder.layer_norm.bias"));
-    scalar(&mut vars, "encoder/num_heads", Ct2Dtype::I16, (spec.heads as i16).to_le_bytes().to_vec());
-    plain(&mut vars, "encoder/position_encodings/encodings".into(), take("model.encoder.embed_positions.weight"));
-    debug_assert!(hf.is_empty(), "tensors left unwritten: {:?}", hf.keys().collect::<Vec<_>>());
-    let aliases = vec![("decoder/projection/weight".to_string(), "decoder/embeddings/weight".to_string())];
+    plain(
+        &mut vars,
+        "encoder/layer_norm/gamma".into(),
+        take("model.encoder.layer_norm.weight"),
+    );
+    plain(
+        &mut vars,
+        "encoder/layer_norm/beta".into(),
+        take("model.encoder.layer_norm.bias"),
+    );
+    scalar(
+        &mut vars,
+        "encoder/num_heads",
+        Ct2Dtype::I16,
+        (spec.heads as i16).to_le_bytes().to_vec(),
+    );
+    plain(
+        &mut vars,
+        "encoder/position_encodings/encodings".into(),
+        take("model.encoder.embed_positions.weight"),
+    );
+    debug_assert!(
+        hf.is_empty(),
+        "tensors left unwritten: {:?}",
+        hf.keys().collect::<Vec<_>>()
+    );
+    let aliases = vec![(
+        "decoder/projection/weight".to_string(),
+        "decoder/embeddings/weight".to_string(),
+    )];
     Ok((vars, aliases))
 }
 
@@ -470,10 +714,26 @@ fn ct2_ffn(
     weight: &impl Fn(&mut Vec<Ct2WriteVar>, &str, HostTensor),
     plain: &impl Fn(&mut Vec<Ct2WriteVar>, String, HostTensor),
 ) {
-    weight(vars, &format!("{c}/ffn/linear_0"), take(&format!("{h}.fc1.weight")));
-    plain(vars, format!("{c}/ffn/linear_0/bias"), take(&format!("{h}.fc1.bias")));
-    weight(vars, &format!("{c}/ffn/linear_1"), take(&format!("{h}.fc2.weight")));
-    plain(vars, format!("{c}/ffn/linear_1/bias"), take(&format!("{h}.fc2.bias")));
+    weight(
+        vars,
+        &format!("{c}/ffn/linear_0"),
+        take(&format!("{h}.fc1.weight")),
+    );
+    plain(
+        vars,
+        format!("{c}/ffn/linear_0/bias"),
+        take(&format!("{h}.fc1.bias")),
+    );
+    weight(
+        vars,
+        &format!("{c}/ffn/linear_1"),
+        take(&format!("{h}.fc2.weight")),
+    );
+    plain(
+        vars,
+        format!("{c}/ffn/linear_1/bias"),
+        take(&format!("{h}.fc2.bias")),
+    );
 }
 
 /// Writes a CTranslate2 layout checkpoint into `dir` (created if missing).
@@ -496,7 +756,9 @@ pub fn write_ct2_checkpoint(dir: &Path, spec: &TinySpec, dtype: Ct2Dtype) -> Res
 pub fn random_mel(seed: u64, n_mels: usize) -> Vec<f32> {
     let mut r = SplitMix::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x3e1);
     r.next_u64();
-    (0..n_mels * crate::mel::N_FRAMES_PER_WINDOW).map(|_| (0.5 * r.normal()).clamp(-1.5, 1.5)).collect()
+    (0..n_mels * crate::mel::N_FRAMES_PER_WINDOW)
+        .map(|_| (0.5 * r.normal()).clamp(-1.5, 1.5))
+        .collect()
 }
 
 /// Synthetic 16 kHz audio: a few tones with a slow envelope over noise, different per seed.
@@ -504,13 +766,23 @@ pub fn synthetic_audio(seed: u64, seconds: f32) -> Vec<f32> {
     let mut r = SplitMix::new(seed ^ 0xa0d1_0000);
     r.next_u64();
     let n = (seconds * 16_000.0) as usize;
-    let tones: Vec<(f32, f32, f32)> = (0..4).map(|_| (100.0 + 3000.0 * r.uniform(), 0.05 + 0.2 * r.uniform(), 0.3 + 3.0 * r.uniform())).collect();
+    let tones: Vec<(f32, f32, f32)> = (0..4)
+        .map(|_| {
+            (
+                100.0 + 3000.0 * r.uniform(),
+                0.05 + 0.2 * r.uniform(),
+                0.3 + 3.0 * r.uniform(),
+            )
+        })
+        .collect();
     (0..n)
         .map(|i| {
             let t = i as f32 / 16_000.0;
             let tone: f32 = tones
                 .iter()
-                .map(|(f, a, rate)| a * (std::f32::consts::TAU * f * t).sin() * (0.5 + 0.5 * (rate * t).sin()))
+                .map(|(f, a, rate)| {
+                    a * (std::f32::consts::TAU * f * t).sin() * (0.5 + 0.5 * (rate * t).sin())
+                })
                 .sum();
             tone + 0.02 * r.normal()
         })

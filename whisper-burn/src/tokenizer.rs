@@ -5,11 +5,13 @@ use std::path::Path;
 
 /// Whisper's language codes in token order (`<|en|>` first).
 pub const LANGUAGES: [&str; 100] = [
-    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi",
-    "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk",
-    "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
-    "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
-    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+    "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+    "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+    "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+    "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
 ];
 
 /// Ids of the special tokens of one vocabulary.
@@ -42,7 +44,11 @@ impl WhisperTokenizer {
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| WhisperError::Tokenizer(format!("{}: {e}", path.display())))?;
         let special = resolve_special(&inner)?;
-        Ok(Self { inner, special, multilingual })
+        Ok(Self {
+            inner,
+            special,
+            multilingual,
+        })
     }
 
     pub fn token_id(&self, text: &str) -> Option<u32> {
@@ -51,22 +57,39 @@ impl WhisperTokenizer {
 
     /// Text of generated tokens, special and timestamp tokens skipped.
     pub fn decode(&self, tokens: &[u32]) -> Result<String> {
-        let text: Vec<u32> = tokens.iter().copied().filter(|t| *t < self.special.eot).collect();
-        self.inner.decode(&text, true).map_err(|e| WhisperError::Tokenizer(e.to_string()))
+        let text: Vec<u32> = tokens
+            .iter()
+            .copied()
+            .filter(|t| *t < self.special.eot)
+            .collect();
+        self.inner
+            .decode(&text, true)
+            .map_err(|e| WhisperError::Tokenizer(e.to_string()))
     }
 
     /// Token ids of plain text (no special tokens added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, false).map_err(|e| WhisperError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| WhisperError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
     pub fn language_token(&self, code: &str) -> Option<u32> {
-        self.special.languages.iter().find(|(c, _)| c == code).map(|(_, id)| *id)
+        self.special
+            .languages
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, id)| *id)
     }
 
     pub fn language_code(&self, token: u32) -> Option<&str> {
-        self.special.languages.iter().find(|(_, id)| *id == token).map(|(c, _)| c.as_str())
+        self.special
+            .languages
+            .iter()
+            .find(|(_, id)| *id == token)
+            .map(|(c, _)| c.as_str())
     }
 
     /// The start-of-transcript sequence: `<|startoftranscript|>` plus, for multilingual
@@ -78,13 +101,17 @@ impl WhisperTokenizer {
         }
         let lang = language.unwrap_or("en");
         seq.push(self.language_token(lang).ok_or_else(|| {
-            WhisperError::Decode(format!("language `{lang}` is not in this model's vocabulary"))
+            WhisperError::Decode(format!(
+                "language `{lang}` is not in this model's vocabulary"
+            ))
         })?);
         let task_token = match task {
             Task::Transcribe => self.special.transcribe,
             Task::Translate => self.special.translate,
         };
-        seq.push(task_token.ok_or_else(|| WhisperError::Decode(format!("{task:?} token missing from the vocabulary")))?);
+        seq.push(task_token.ok_or_else(|| {
+            WhisperError::Decode(format!("{task:?} token missing from the vocabulary"))
+        })?);
         Ok(seq)
     }
 
@@ -92,10 +119,17 @@ impl WhisperTokenizer {
     /// task, start and no-speech tokens (as Whisper's `non_speech` special set).
     pub fn always_suppressed(&self) -> Vec<u32> {
         let s = &self.special;
-        [s.transcribe, s.translate, Some(s.sot), Some(s.sot_prev), s.sot_lm, s.no_speech]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            s.transcribe,
+            s.translate,
+            Some(s.sot),
+            Some(s.sot_prev),
+            s.sot_lm,
+            s.no_speech,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -113,10 +147,16 @@ pub enum Task {
 }
 
 fn resolve_special(t: &tokenizers::Tokenizer) -> Result<SpecialTokens> {
-    let need = |s: &str| t.token_to_id(s).ok_or_else(|| WhisperError::Tokenizer(format!("token {s} missing")));
+    let need = |s: &str| {
+        t.token_to_id(s)
+            .ok_or_else(|| WhisperError::Tokenizer(format!("token {s} missing")))
+    };
     let languages = LANGUAGES
         .iter()
-        .filter_map(|c| t.token_to_id(&format!("<|{c}|>")).map(|id| (c.to_string(), id)))
+        .filter_map(|c| {
+            t.token_to_id(&format!("<|{c}|>"))
+                .map(|id| (c.to_string(), id))
+        })
         .collect();
     let no_timestamps = need("<|notimestamps|>")?;
     Ok(SpecialTokens {
@@ -124,7 +164,9 @@ fn resolve_special(t: &tokenizers::Tokenizer) -> Result<SpecialTokens> {
         sot: need("<|startoftranscript|>")?,
         sot_prev: need("<|startofprev|>")?,
         sot_lm: t.token_to_id("<|startoflm|>"),
-        no_speech: t.token_to_id("<|nospeech|>").or_else(|| t.token_to_id("<|nocaptions|>")),
+        no_speech: t
+            .token_to_id("<|nospeech|>")
+            .or_else(|| t.token_to_id("<|nocaptions|>")),
         no_timestamps,
         transcribe: t.token_to_id("<|transcribe|>"),
         translate: t.token_to_id("<|translate|>"),

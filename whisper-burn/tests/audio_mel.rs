@@ -18,14 +18,32 @@ fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let major = bytes[6];
     let (header_len, header_start) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
     };
-    let header = std::str::from_utf8(&bytes[header_start..header_start + header_len]).expect("ascii header");
-    assert!(header.contains("'descr': '<f4'"), "expected little-endian f32: {header}");
-    assert!(header.contains("'fortran_order': False"), "expected C order: {header}");
-    let shape_text = header.split("'shape': (").nth(1).and_then(|rest| rest.split(')').next()).expect("shape");
-    let shape: Vec<usize> =
-        shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().expect("dim")).collect();
+    let header =
+        std::str::from_utf8(&bytes[header_start..header_start + header_len]).expect("ascii header");
+    assert!(
+        header.contains("'descr': '<f4'"),
+        "expected little-endian f32: {header}"
+    );
+    assert!(
+        header.contains("'fortran_order': False"),
+        "expected C order: {header}"
+    );
+    let shape_text = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("shape");
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("dim"))
+        .collect();
     let data: Vec<f32> = bytes[header_start + header_len..]
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -59,7 +77,10 @@ fn wav_pcm16(rate_hz: u32, channels: u16, interleaved: &[f32]) -> Vec<u8> {
 fn sine(freq_hz: f64, rate_hz: u32, seconds: f64, amplitude: f64) -> Vec<f32> {
     let n = (rate_hz as f64 * seconds) as usize;
     (0..n)
-        .map(|i| (amplitude * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / rate_hz as f64).sin()) as f32)
+        .map(|i| {
+            (amplitude * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / rate_hz as f64).sin())
+                as f32
+        })
         .collect()
 }
 
@@ -80,13 +101,22 @@ fn mean_square(x: &[f32]) -> f64 {
 
 #[test]
 fn log_mel_matches_faster_whisper_reference() {
-    let audio = load_audio_file(&shared("data/librispeech/LibriSpeech/test-clean/61/70968/61-70968-0010.flac"))
-        .expect("decode librispeech flac");
+    let audio = load_audio_file(&shared(
+        "data/librispeech/LibriSpeech/test-clean/61/70968/61-70968-0010.flac",
+    ))
+    .expect("decode librispeech flac");
     let (shape, reference) = read_npy_f32(&shared("reference/logmel80.61-70968-0010.npy"));
     assert_eq!(shape, vec![80, N_FRAMES_PER_WINDOW]);
     let features = MelFrontend::new(80).log_mel(&audio).window(0);
-    let max_abs_diff = features.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    eprintln!("log-mel vs faster-whisper: {} samples, max abs diff {max_abs_diff:e}", audio.len());
+    let max_abs_diff = features
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "log-mel vs faster-whisper: {} samples, max abs diff {max_abs_diff:e}",
+        audio.len()
+    );
     assert!(max_abs_diff < 1e-4, "max abs diff {max_abs_diff}");
 }
 
@@ -94,7 +124,10 @@ fn log_mel_matches_faster_whisper_reference() {
 fn jfk_flac_44k_stereo_decodes_to_11_s() {
     let start = Instant::now();
     let audio = load_audio_file(&shared("data/clips/jfk.flac")).expect("decode jfk");
-    eprintln!("jfk.flac decode+resample: {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "jfk.flac decode+resample: {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     let seconds = duration_s(&audio);
     assert!((seconds - 11.0).abs() < 0.1, "{seconds} s");
     let peak = audio.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
@@ -111,7 +144,10 @@ fn mp3_8k_decodes_to_about_89_s() {
 
 #[test]
 fn stereo_wav_decodes() {
-    let audio = load_audio_file(&shared("data/clips/en_mfa_michaelandsickmichael_stereo.wav")).expect("decode wav");
+    let audio = load_audio_file(&shared(
+        "data/clips/en_mfa_michaelandsickmichael_stereo.wav",
+    ))
+    .expect("decode wav");
     let seconds = duration_s(&audio);
     assert!(seconds > 40.0 && seconds < 60.0, "{seconds} s");
     assert!(mean_square(&audio) > 1e-6);
@@ -119,7 +155,10 @@ fn stereo_wav_decodes() {
 
 #[test]
 fn other_mp3_clips_decode() {
-    for clip in ["data/clips/multilingual/ja_common_voice_ja_24511055.mp3", "data/clips/multilingual/de.mp3"] {
+    for clip in [
+        "data/clips/multilingual/ja_common_voice_ja_24511055.mp3",
+        "data/clips/multilingual/de.mp3",
+    ] {
         let audio = load_audio_file(&shared(clip)).unwrap_or_else(|e| panic!("{clip}: {e}"));
         assert!(duration_s(&audio) > 1.0, "{clip}");
     }
@@ -131,7 +170,10 @@ fn opus_gives_samples_or_clear_unsupported_error() {
     match load_audio_file(&path) {
         Ok(audio) => assert!(duration_s(&audio) > 1.0),
         Err(WhisperError::UnsupportedAudio(message)) => {
-            assert!(message.contains("opus") && message.contains("ffmpeg"), "{message}")
+            assert!(
+                message.contains("opus") && message.contains("ffmpeg"),
+                "{message}"
+            )
         }
         Err(other) => panic!("unexpected error for opus: {other}"),
     }
@@ -139,20 +181,29 @@ fn opus_gives_samples_or_clear_unsupported_error() {
 
 #[test]
 fn empty_bytes_are_empty_audio() {
-    assert!(matches!(decode_audio_bytes(Vec::new(), Some("wav")), Err(WhisperError::EmptyAudio)));
+    assert!(matches!(
+        decode_audio_bytes(Vec::new(), Some("wav")),
+        Err(WhisperError::EmptyAudio)
+    ));
 }
 
 #[test]
 fn zero_length_wav_is_empty_audio() {
     let wav = wav_pcm16(16_000, 1, &[]);
     let result = decode_audio_bytes(wav, Some("wav"));
-    assert!(matches!(result, Err(WhisperError::EmptyAudio)), "{result:?}");
+    assert!(
+        matches!(result, Err(WhisperError::EmptyAudio)),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn random_bytes_give_an_error_not_a_panic() {
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    for (round, len) in [1usize, 7, 64, 1000, 10_000, 200_000].into_iter().enumerate() {
+    for (round, len) in [1usize, 7, 64, 1000, 10_000, 200_000]
+        .into_iter()
+        .enumerate()
+    {
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
                 state ^= state << 13;
@@ -162,13 +213,20 @@ fn random_bytes_give_an_error_not_a_panic() {
             })
             .collect();
         let hint = ["mp3", "wav", "flac", "ogg", "m4a", "bin"][round % 6];
-        assert!(decode_audio_bytes(bytes, Some(hint)).is_err(), "random bytes of length {len} decoded");
+        assert!(
+            decode_audio_bytes(bytes, Some(hint)).is_err(),
+            "random bytes of length {len} decoded"
+        );
     }
 }
 
 #[test]
 fn truncated_files_do_not_panic() {
-    for clip in ["data/clips/jfk.flac", "data/clips/en_apollo11_nasa_8k.mp3", "data/clips/en_mfa_michaelandsickmichael_stereo.wav"] {
+    for clip in [
+        "data/clips/jfk.flac",
+        "data/clips/en_apollo11_nasa_8k.mp3",
+        "data/clips/en_mfa_michaelandsickmichael_stereo.wav",
+    ] {
         let bytes = std::fs::read(shared(clip)).expect("read clip");
         for fraction in [0.3, 0.01] {
             let cut = &bytes[..(bytes.len() as f64 * fraction) as usize];
@@ -181,23 +239,34 @@ fn truncated_files_do_not_panic() {
     let flac = std::fs::read(shared("data/clips/jfk.flac")).expect("read jfk");
     let cut = flac[..flac.len() * 3 / 10].to_vec();
     let audio = decode_audio_bytes(cut, Some("flac")).expect("the first 30% of a flac decodes");
-    assert!(duration_s(&audio) > 2.0 && duration_s(&audio) < 5.0, "{} s", duration_s(&audio));
+    assert!(
+        duration_s(&audio) > 2.0 && duration_s(&audio) < 5.0,
+        "{} s",
+        duration_s(&audio)
+    );
 }
 
 #[test]
 fn resampled_sine_keeps_frequency_and_amplitude() {
     let tone = sine(1000.0, 48_000, 2.0, 0.5);
     let stereo: Vec<f32> = tone.iter().flat_map(|&s| [s, s]).collect();
-    let audio = decode_audio_bytes(wav_pcm16(48_000, 2, &stereo), Some("wav")).expect("decode sine wav");
+    let audio =
+        decode_audio_bytes(wav_pcm16(48_000, 2, &stereo), Some("wav")).expect("decode sine wav");
     assert_eq!(audio.len(), 32_000);
     let middle = &audio[1000..31_000];
     let amplitude = tone_amplitude(middle, 1000.0, SAMPLE_RATE);
     assert!((amplitude - 0.5).abs() < 0.005, "amplitude {amplitude}");
     let tone_power = amplitude * amplitude / 2.0;
     let residual_power = mean_square(middle) - tone_power;
-    assert!(residual_power < tone_power * 1e-5, "residual {residual_power:e} vs tone {tone_power:e}");
+    assert!(
+        residual_power < tone_power * 1e-5,
+        "residual {residual_power:e} vs tone {tone_power:e}"
+    );
     for other_hz in [500.0, 2000.0, 3000.0, 7000.0] {
-        assert!(tone_amplitude(middle, other_hz, SAMPLE_RATE) < 1e-3, "{other_hz} Hz");
+        assert!(
+            tone_amplitude(middle, other_hz, SAMPLE_RATE) < 1e-3,
+            "{other_hz} Hz"
+        );
     }
 }
 
@@ -222,14 +291,22 @@ fn timings_of_log_mel_and_resampling() {
     let _warm = frontend.log_mel(&thirty_s[..16_000]);
     let start = Instant::now();
     let mel = frontend.log_mel(&thirty_s);
-    eprintln!("log-mel of 30 s: {:.2} ms ({} frames)", start.elapsed().as_secs_f64() * 1e3, mel.n_frames);
+    eprintln!(
+        "log-mel of 30 s: {:.2} ms ({} frames)",
+        start.elapsed().as_secs_f64() * 1e3,
+        mel.n_frames
+    );
     assert_eq!(mel.n_frames, 3000);
 
     let ten_min_44k = sine(440.0, 44_100, 600.0, 0.3);
     let start = Instant::now();
     let resampled = resample(&ten_min_44k, 44_100, SAMPLE_RATE);
     let elapsed_s = start.elapsed().as_secs_f64();
-    eprintln!("resample 10 min 44.1k->16k: {:.0} ms (x6 = {:.1} s per hour)", elapsed_s * 1e3, elapsed_s * 6.0);
+    eprintln!(
+        "resample 10 min 44.1k->16k: {:.0} ms (x6 = {:.1} s per hour)",
+        elapsed_s * 1e3,
+        elapsed_s * 6.0
+    );
     assert_eq!(resampled.len(), 9_600_000);
 }
 
@@ -267,7 +344,10 @@ fn damaged_files_never_panic_or_hang() {
         for input in [head_and_garbage, overwritten] {
             let start = Instant::now();
             let result = decode_audio_bytes(input, None);
-            assert!(start.elapsed().as_secs_f64() < 5.0, "slow decode: {result:?}");
+            assert!(
+                start.elapsed().as_secs_f64() < 5.0,
+                "slow decode: {result:?}"
+            );
             if let Ok(audio) = result {
                 assert!(!audio.is_empty() && audio.iter().all(|x| x.is_finite()));
             }
@@ -312,14 +392,26 @@ fn filterbank_128_has_no_empty_filter() {
 
 #[test]
 fn resampler_lengths_and_dc_gain() {
-    assert_eq!(resample(&vec![0.0; 48_000], 48_000, SAMPLE_RATE).len(), 16_000);
-    assert_eq!(resample(&vec![0.0; 48_001], 48_000, SAMPLE_RATE).len(), 16_001);
-    assert_eq!(resample(&vec![0.0; 44_100], 44_100, SAMPLE_RATE).len(), 16_000);
+    assert_eq!(
+        resample(&vec![0.0; 48_000], 48_000, SAMPLE_RATE).len(),
+        16_000
+    );
+    assert_eq!(
+        resample(&vec![0.0; 48_001], 48_000, SAMPLE_RATE).len(),
+        16_001
+    );
+    assert_eq!(
+        resample(&vec![0.0; 44_100], 44_100, SAMPLE_RATE).len(),
+        16_000
+    );
     // 44 057 Hz reduces to 16000/44057: too many phases for an exact table, so rows interpolate.
     for rate_hz in [44_100u32, 22_050, 11_025, 8000, 44_057, 96_000] {
         let output = resample(&vec![0.25f32; rate_hz as usize * 2], rate_hz, SAMPLE_RATE);
         let middle = &output[2000..output.len() - 2000];
-        assert!(middle.iter().all(|&x| (x - 0.25).abs() < 1e-4), "{rate_hz} Hz");
+        assert!(
+            middle.iter().all(|&x| (x - 0.25).abs() < 1e-4),
+            "{rate_hz} Hz"
+        );
     }
     assert!(resample(&[], 44_100, SAMPLE_RATE).is_empty());
 }

@@ -16,14 +16,17 @@ type B = CpuBackend;
 
 /// A fresh directory for one test under cargo's per-target temporary directory.
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("model_random").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("model_random")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn load(dir: &Path) -> Pipeline<B> {
-    Pipeline::<B>::load(dir.to_str().unwrap(), &Default::default()).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    Pipeline::<B>::load(dir.to_str().unwrap(), &Default::default())
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 fn hf_model(name: &str, spec: &TinySpec) -> Pipeline<B> {
@@ -34,7 +37,10 @@ fn hf_model(name: &str, spec: &TinySpec) -> Pipeline<B> {
 
 /// The English transcription prompt plus a few text tokens.
 fn prompt(p: &Pipeline<B>, extra: &[u32]) -> Vec<u32> {
-    let mut t = p.tokenizer.sot_sequence(Some("en"), Task::Transcribe).unwrap();
+    let mut t = p
+        .tokenizer
+        .sot_sequence(Some("en"), Task::Transcribe)
+        .unwrap();
     t.push(p.tokenizer.special.no_timestamps);
     t.extend_from_slice(extra);
     t
@@ -46,33 +52,55 @@ fn state_for(p: &Pipeline<B>, mels: &[Vec<f32>]) -> DecoderState<B> {
 
 /// Logits of every fed position (`[b * t][vocab]`).
 fn step(p: &Pipeline<B>, tokens: &[Vec<u32>], state: &mut DecoderState<B>) -> Vec<Vec<f32>> {
-    host_rows(p.model.decoder.logits(p.model.decoder.forward(tokens, state).unwrap())).unwrap()
+    host_rows(
+        p.model
+            .decoder
+            .logits(p.model.decoder.forward(tokens, state).unwrap()),
+    )
+    .unwrap()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: position counts differ");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         let d = max_diff(x, y);
-        assert!(d <= tol, "{what}: position {i} differs by {d} (tolerance {tol})");
+        assert!(
+            d <= tol,
+            "{what}: position {i} differs by {d} (tolerance {tol})"
+        );
     }
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
+    v.iter()
+        .enumerate()
+        .fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
 }
 
 #[test]
 fn tokenizer_special_ids_match_whisper() {
-    for (vocab, eot, nocaptions) in [(51865u32, 50257u32, "<|nocaptions|>"), (51864, 50256, "<|nocaptions|>"), (51866, 50257, "<|nospeech|>")] {
-        let spec = TinySpec { vocab_size: vocab as usize, ..Default::default() };
+    for (vocab, eot, nocaptions) in [
+        (51865u32, 50257u32, "<|nocaptions|>"),
+        (51864, 50256, "<|nocaptions|>"),
+        (51866, 50257, "<|nospeech|>"),
+    ] {
+        let spec = TinySpec {
+            vocab_size: vocab as usize,
+            ..Default::default()
+        };
         let dir = test_dir(&format!("tokenizer_{vocab}"));
         write_hf_checkpoint(&dir, &spec).unwrap();
-        let tok = whisper_burn::WhisperTokenizer::from_file(&dir.join("tokenizer.json"), vocab >= 51865).unwrap();
+        let tok =
+            whisper_burn::WhisperTokenizer::from_file(&dir.join("tokenizer.json"), vocab >= 51865)
+                .unwrap();
         let s = &tok.special;
         let n_lang = if vocab >= 51866 { 100 } else { 99 };
         assert_eq!(s.eot, eot);
@@ -89,13 +117,19 @@ fn tokenizer_special_ids_match_whisper() {
         assert_eq!(s.timestamp_begin, s.no_timestamps + 1);
         // 1501 timestamps (0.00 to 30.00) fill the rest of the vocabulary.
         assert_eq!(s.timestamp_begin + 1501, vocab);
-        assert_eq!(tok.decode(&[5, 7, eot, s.timestamp_begin]).unwrap(), "w5 w7");
+        assert_eq!(
+            tok.decode(&[5, 7, eot, s.timestamp_begin]).unwrap(),
+            "w5 w7"
+        );
     }
 }
 
 #[test]
 fn hf_and_ct2_layouts_load_the_same_model() {
-    let spec = TinySpec { seed: 11, ..Default::default() };
+    let spec = TinySpec {
+        seed: 11,
+        ..Default::default()
+    };
     let hf_dir = test_dir("layouts_hf");
     write_hf_checkpoint(&hf_dir, &spec).unwrap();
     let hf = load(&hf_dir);
@@ -105,49 +139,98 @@ fn hf_and_ct2_layouts_load_the_same_model() {
     let reference = step(&hf, std::slice::from_ref(&p), &mut state_for(&hf, &mel));
     let scale = reference.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
     // (dtype, tolerance relative to the largest logit)
-    for (dtype, rel_tol) in [(Ct2Dtype::F32, 1e-6), (Ct2Dtype::F16, 5e-3), (Ct2Dtype::BF16, 5e-2), (Ct2Dtype::I8, 8e-2)] {
+    for (dtype, rel_tol) in [
+        (Ct2Dtype::F32, 1e-6),
+        (Ct2Dtype::F16, 5e-3),
+        (Ct2Dtype::BF16, 5e-2),
+        (Ct2Dtype::I8, 8e-2),
+    ] {
         let dir = test_dir(&format!("layouts_ct2_{dtype:?}"));
         write_ct2_checkpoint(&dir, &spec, dtype).unwrap();
         let ct2 = load(&dir);
         assert_eq!(ct2.config(), hf.config(), "{dtype:?} config");
-        assert_eq!(ct2.model.generation, hf.model.generation, "{dtype:?} suppression lists");
+        assert_eq!(
+            ct2.model.generation, hf.model.generation,
+            "{dtype:?} suppression lists"
+        );
         assert_eq!(ct2.tokenizer.special, hf.tokenizer.special);
         let logits = step(&ct2, std::slice::from_ref(&p), &mut state_for(&ct2, &mel));
-        let worst = reference.iter().zip(&logits).map(|(a, b)| max_diff(a, b)).fold(0.0, f32::max);
+        let worst = reference
+            .iter()
+            .zip(&logits)
+            .map(|(a, b)| max_diff(a, b))
+            .fold(0.0, f32::max);
         eprintln!("{dtype:?}: largest logit {scale:.3}, largest difference {worst:.2e}");
-        assert!(worst <= rel_tol * scale.max(1.0), "{dtype:?}: logits differ by {worst} (largest logit {scale})");
+        assert!(
+            worst <= rel_tol * scale.max(1.0),
+            "{dtype:?}: logits differ by {worst} (largest logit {scale})"
+        );
         if dtype == Ct2Dtype::F32 {
-            assert!(worst <= 1e-5, "f32 CTranslate2 and Hugging Face logits differ by {worst}");
+            assert!(
+                worst <= 1e-5,
+                "f32 CTranslate2 and Hugging Face logits differ by {worst}"
+            );
         }
         if dtype == Ct2Dtype::F16 {
-            let same = reference.iter().zip(&logits).filter(|(a, b)| argmax(a) == argmax(b)).count();
-            assert!(same + 1 >= reference.len(), "f16 changes the greedy token at {} positions", reference.len() - same);
+            let same = reference
+                .iter()
+                .zip(&logits)
+                .filter(|(a, b)| argmax(a) == argmax(b))
+                .count();
+            assert!(
+                same + 1 >= reference.len(),
+                "f16 changes the greedy token at {} positions",
+                reference.len() - same
+            );
         }
     }
 }
 
 #[test]
 fn random_model_tokens_vary_with_audio_and_position() {
-    let spec = TinySpec { seed: 5, ..Default::default() };
+    let spec = TinySpec {
+        seed: 5,
+        ..Default::default()
+    };
     let p = hf_model("vary", &spec);
-    let results = greedy(&p, &[random_mel(1, 80), random_mel(2, 80), random_mel(3, 80)], 30);
+    let results = greedy(
+        &p,
+        &[random_mel(1, 80), random_mel(2, 80), random_mel(3, 80)],
+        30,
+    );
     for r in &results {
         let distinct: std::collections::HashSet<_> = r.iter().collect();
-        assert!(distinct.len() >= 5, "random model loops on too few tokens: {r:?}");
+        assert!(
+            distinct.len() >= 5,
+            "random model loops on too few tokens: {r:?}"
+        );
     }
     eprintln!("{results:?}");
     // The audio decides from the first tokens on, not only after a long shared prefix.
     for a in 0..3 {
         for b in a + 1..3 {
-            let shared = results[a].iter().zip(&results[b]).take_while(|(x, y)| x == y).count();
-            assert!(shared < 5, "rows {a} and {b} share {shared} leading tokens: {results:?}");
+            let shared = results[a]
+                .iter()
+                .zip(&results[b])
+                .take_while(|(x, y)| x == y)
+                .count();
+            assert!(
+                shared < 5,
+                "rows {a} and {b} share {shared} leading tokens: {results:?}"
+            );
         }
     }
 }
 
 #[test]
 fn kv_cache_step_by_step_equals_whole_sequence() {
-    let p = hf_model("kv_cache", &TinySpec { seed: 21, ..Default::default() });
+    let p = hf_model(
+        "kv_cache",
+        &TinySpec {
+            seed: 21,
+            ..Default::default()
+        },
+    );
     let mel = vec![random_mel(7, 80)];
     let seq = prompt(&p, &[17, 4242, 999, 31000, 5, 50000, 123, 7777]);
     let whole = step(&p, std::slice::from_ref(&seq), &mut state_for(&p, &mel));
@@ -157,7 +240,12 @@ fn kv_cache_step_by_step_equals_whole_sequence() {
         one_by_one.extend(step(&p, &[vec![*t]], &mut state));
     }
     assert_eq!(state.len(0), seq.len());
-    assert_close(&whole, &one_by_one, 1e-4, "whole sequence vs token by token");
+    assert_close(
+        &whole,
+        &one_by_one,
+        1e-4,
+        "whole sequence vs token by token",
+    );
     // Mixed chunk sizes too.
     let mut state = state_for(&p, &mel);
     let mut chunked = Vec::new();
@@ -169,7 +257,13 @@ fn kv_cache_step_by_step_equals_whole_sequence() {
 
 #[test]
 fn truncate_then_reappend_equals_fresh_run() {
-    let p = hf_model("truncate", &TinySpec { seed: 22, ..Default::default() });
+    let p = hf_model(
+        "truncate",
+        &TinySpec {
+            seed: 22,
+            ..Default::default()
+        },
+    );
     let mel = vec![random_mel(8, 80)];
     let first = prompt(&p, &[10, 20, 30, 40, 50, 60]);
     let keep = first.len() - 4;
@@ -183,7 +277,12 @@ fn truncate_then_reappend_equals_fresh_run() {
     let mut fresh_seq = first[..keep].to_vec();
     fresh_seq.extend_from_slice(&tail);
     let fresh = step(&p, &[fresh_seq], &mut state_for(&p, &mel));
-    assert_close(&after, &fresh[keep..], 1e-4, "re-appended after truncate vs fresh");
+    assert_close(
+        &after,
+        &fresh[keep..],
+        1e-4,
+        "re-appended after truncate vs fresh",
+    );
     // truncate_all rolls every row back.
     let mut state = state_for(&p, &mel);
     step(&p, std::slice::from_ref(&first), &mut state);
@@ -195,7 +294,14 @@ fn truncate_then_reappend_equals_fresh_run() {
 /// Greedy tokens of each mel window decoded together in one batch.
 fn greedy(p: &Pipeline<B>, mels: &[Vec<f32>], max_new_tokens: usize) -> Vec<Vec<u32>> {
     let g = &p.model.generation;
-    let filters = LogitFilters::new(&p.tokenizer, &g.suppress_tokens, &g.begin_suppress_tokens, true, false, p.config().vocab_size);
+    let filters = LogitFilters::new(
+        &p.tokenizer,
+        &g.suppress_tokens,
+        &g.begin_suppress_tokens,
+        true,
+        false,
+        p.config().vocab_size,
+    );
     let req = DecodeRequest {
         filters: &filters,
         prompts: vec![prompt(p, &[]); mels.len()],
@@ -208,12 +314,22 @@ fn greedy(p: &Pipeline<B>, mels: &[Vec<f32>], max_new_tokens: usize) -> Vec<Vec<
         sampling: None,
         window_start_frames: vec![0; mels.len()],
     };
-    greedy_decode(&p.model, p.model.encode(mels).unwrap(), &req).unwrap().into_iter().map(|r| r.tokens).collect()
+    greedy_decode(&p.model, p.model.encode(mels).unwrap(), &req)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.tokens)
+        .collect()
 }
 
 #[test]
 fn batch_rows_decode_like_single_rows() {
-    let p = hf_model("batch_rows", &TinySpec { seed: 23, ..Default::default() });
+    let p = hf_model(
+        "batch_rows",
+        &TinySpec {
+            seed: 23,
+            ..Default::default()
+        },
+    );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(100 + s, 80)).collect();
     let batched = greedy(&p, &mels, 40);
     for (i, mel) in mels.iter().enumerate() {
@@ -224,7 +340,13 @@ fn batch_rows_decode_like_single_rows() {
 
 #[test]
 fn select_rows_reorders_and_repeats_rows() {
-    let p = hf_model("select_rows", &TinySpec { seed: 24, ..Default::default() });
+    let p = hf_model(
+        "select_rows",
+        &TinySpec {
+            seed: 24,
+            ..Default::default()
+        },
+    );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(200 + s, 80)).collect();
     let mut state = state_for(&p, &mels);
     let prompts: Vec<Vec<u32>> = (0..3).map(|r| prompt(&p, &[100 + r, 200 + r])).collect();
@@ -238,7 +360,10 @@ fn select_rows_reorders_and_repeats_rows() {
     let tokens: Vec<Vec<u32>> = order.iter().map(|r| next[*r].clone()).collect();
     let logits = step(&p, &tokens, &mut selected);
     for (slot, r) in order.iter().enumerate() {
-        assert!(max_diff(&logits[slot], &reference[*r]) <= 1e-4, "slot {slot} is not row {r}");
+        assert!(
+            max_diff(&logits[slot], &reference[*r]) <= 1e-4,
+            "slot {slot} is not row {r}"
+        );
     }
     // `row` splits one row off.
     let single = step(&p, &[next[1].clone()], &mut state.row(1));
@@ -247,9 +372,19 @@ fn select_rows_reorders_and_repeats_rows() {
 
 #[test]
 fn ragged_rows_match_rows_alone() {
-    let p = hf_model("ragged", &TinySpec { seed: 25, ..Default::default() });
+    let p = hf_model(
+        "ragged",
+        &TinySpec {
+            seed: 25,
+            ..Default::default()
+        },
+    );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(300 + s, 80)).collect();
-    let prompts: Vec<Vec<u32>> = vec![prompt(&p, &[]), prompt(&p, &[1, 2, 3, 4, 5]), prompt(&p, &[9, 8])];
+    let prompts: Vec<Vec<u32>> = vec![
+        prompt(&p, &[]),
+        prompt(&p, &[1, 2, 3, 4, 5]),
+        prompt(&p, &[9, 8]),
+    ];
     let new: Vec<Vec<u32>> = vec![vec![11, 12, 13], vec![21, 22, 23], vec![31, 32, 33]];
     // One state per row, prefilled separately, then joined: rows of different lengths.
     let mut batch: Option<DecoderState<B>> = None;
@@ -265,10 +400,18 @@ fn ragged_rows_match_rows_alone() {
         }
     }
     let mut batch = batch.unwrap();
-    assert_eq!(batch.lens, prompts.iter().map(|p| p.len()).collect::<Vec<_>>());
+    assert_eq!(
+        batch.lens,
+        prompts.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
     let logits = step(&p, &new, &mut batch);
     for r in 0..3 {
-        assert_close(&logits[r * 3..(r + 1) * 3], &alone[r], 1e-4, &format!("ragged row {r}"));
+        assert_close(
+            &logits[r * 3..(r + 1) * 3],
+            &alone[r],
+            1e-4,
+            &format!("ragged row {r}"),
+        );
     }
     // A second ragged step after rolling one row back.
     batch.truncate(1, prompts[1].len() + 1);
@@ -279,12 +422,23 @@ fn ragged_rows_match_rows_alone() {
     seq.push(new[1][0]);
     seq.extend_from_slice(&more[1]);
     let fresh = step(&p, &[seq.clone()], &mut s);
-    assert_close(&logits[2..4], &fresh[seq.len() - 2..], 1e-4, "rolled-back ragged row");
+    assert_close(
+        &logits[2..4],
+        &fresh[seq.len() - 2..],
+        1e-4,
+        "rolled-back ragged row",
+    );
 }
 
 #[test]
 fn later_tokens_do_not_change_earlier_logits() {
-    let p = hf_model("causal", &TinySpec { seed: 26, ..Default::default() });
+    let p = hf_model(
+        "causal",
+        &TinySpec {
+            seed: 26,
+            ..Default::default()
+        },
+    );
     let mel = vec![random_mel(9, 80)];
     let a = prompt(&p, &[5, 6, 7, 8, 9]);
     let mut b = a.clone();
@@ -294,9 +448,16 @@ fn later_tokens_do_not_change_earlier_logits() {
     let lb = step(&p, std::slice::from_ref(&b), &mut state_for(&p, &mel));
     let n = a.len() - 2;
     assert_close(&la[..n], &lb[..n], 1e-6, "positions before the change");
-    assert!(max_diff(&la[n], &lb[n]) > 1e-3, "a changed token must change its own logits");
+    assert!(
+        max_diff(&la[n], &lb[n]) > 1e-3,
+        "a changed token must change its own logits"
+    );
     // Two rows at once: padding one row with different tokens does not leak into the other.
-    let lab = step(&p, &[a.clone(), b.clone()], &mut state_for(&p, &[mel[0].clone(), mel[0].clone()]));
+    let lab = step(
+        &p,
+        &[a.clone(), b.clone()],
+        &mut state_for(&p, &[mel[0].clone(), mel[0].clone()]),
+    );
     assert_close(&lab[..a.len()], &la, 1e-4, "row 0 beside another row");
     assert_close(&lab[a.len()..], &lb, 1e-4, "row 1 beside another row");
 }
@@ -310,14 +471,22 @@ fn load_err(dir: &Path) -> WhisperError {
 
 fn expect_weights_error(e: WhisperError, needle: &str) {
     match e {
-        WhisperError::Weights(msg) => assert!(msg.contains(needle), "message `{msg}` does not mention `{needle}`"),
+        WhisperError::Weights(msg) => assert!(
+            msg.contains(needle),
+            "message `{msg}` does not mention `{needle}`"
+        ),
         other => panic!("expected a weights error mentioning `{needle}`, got {other:?}"),
     }
 }
 
 #[test]
 fn broken_checkpoints_give_weight_errors() {
-    let spec = TinySpec { seed: 30, encoder_layers: 1, decoder_layers: 1, ..Default::default() };
+    let spec = TinySpec {
+        seed: 30,
+        encoder_layers: 1,
+        decoder_layers: 1,
+        ..Default::default()
+    };
     // Missing tensor.
     let dir = test_dir("broken_missing");
     write_hf_checkpoint(&dir, &spec).unwrap();
@@ -339,7 +508,11 @@ fn broken_checkpoints_give_weight_errors() {
     // Not a safetensors file at all.
     let dir = test_dir("broken_safetensors");
     write_hf_checkpoint(&dir, &spec).unwrap();
-    std::fs::write(dir.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
+    )
+    .unwrap();
     expect_weights_error(load_err(&dir), "model.safetensors");
     // Truncated model.bin, cut at several places.
     let dir = test_dir("broken_truncated");
@@ -385,7 +558,10 @@ fn hub_ids_resolve_through_the_offline_cache() {
         Err(other) => panic!("expected a hub error, got {other}"),
         Ok(_) => panic!("an uncached hub id loaded offline"),
     }
-    let spec = TinySpec { seed: 31, ..Default::default() };
+    let spec = TinySpec {
+        seed: 31,
+        ..Default::default()
+    };
     let rev = "0123456789abcdef0123456789abcdef01234567";
     let repo = home.join("hub").join("models--org--tiny-random");
     let snapshot = repo.join("snapshots").join(rev);
@@ -394,16 +570,30 @@ fn hub_ids_resolve_through_the_offline_cache() {
     std::fs::write(repo.join("refs").join("main"), rev).unwrap();
     let t = Instant::now();
     let from_hub = Pipeline::<B>::load("org/tiny-random", &Default::default()).unwrap();
-    eprintln!("loaded from the hub cache in {:.2} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded from the hub cache in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(from_hub.name, "org/tiny-random");
     assert_eq!(from_hub.config(), &spec.config());
     let local = load(&snapshot);
     let mel = vec![random_mel(4, 80)];
     let p = prompt(&local, &[1, 2, 3]);
-    let a = step(&from_hub, std::slice::from_ref(&p), &mut state_for(&from_hub, &mel));
-    let b = step(&local, std::slice::from_ref(&p), &mut state_for(&local, &mel));
+    let a = step(
+        &from_hub,
+        std::slice::from_ref(&p),
+        &mut state_for(&from_hub, &mel),
+    );
+    let b = step(
+        &local,
+        std::slice::from_ref(&p),
+        &mut state_for(&local, &mel),
+    );
     assert_close(&a, &b, 0.0, "hub snapshot vs directory");
     // A snapshot without model.safetensors is not a cached model.
     std::fs::remove_file(snapshot.join("model.safetensors")).unwrap();
-    assert!(matches!(Pipeline::<B>::load("org/tiny-random", &Default::default()), Err(WhisperError::Hub(_))));
+    assert!(matches!(
+        Pipeline::<B>::load("org/tiny-random", &Default::default()),
+        Err(WhisperError::Hub(_))
+    ));
 }

@@ -23,7 +23,11 @@ pub enum DatasetError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: manifest header has no `{column}` column (need at least `id` and `path`)")]
     MissingColumn { path: PathBuf, column: &'static str },
     #[error("utterance {id}: audio file {path} does not exist")]
@@ -47,7 +51,10 @@ fn is_audio(path: &Path) -> bool {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Load the utterances of a data set.
@@ -79,14 +86,20 @@ pub fn load_dataset(
     limit: Option<usize>,
 ) -> Result<Vec<Utterance>, DatasetError> {
     if !path.exists() {
-        return Err(DatasetError::NotFound { path: path.to_path_buf() });
+        return Err(DatasetError::NotFound {
+            path: path.to_path_buf(),
+        });
     }
     let mut utterances = if path.is_dir() {
         let mut files = Vec::new();
         walk(path, &mut files)?;
         let transcripts: Vec<&PathBuf> = files
             .iter()
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".trans.txt")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".trans.txt"))
+            })
             .collect();
         let mut list = if transcripts.is_empty() {
             audio_folder(path, &files)
@@ -100,8 +113,15 @@ pub fn load_dataset(
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
     } else if is_audio(path) {
-        let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        vec![Utterance { id, path: path.to_path_buf(), reference: None }]
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        vec![Utterance {
+            id,
+            path: path.to_path_buf(),
+            reference: None,
+        }]
     } else {
         read_manifest(path, root, limit)?
     };
@@ -110,7 +130,9 @@ pub fn load_dataset(
         utterances.truncate(limit);
     }
     if utterances.is_empty() {
-        return Err(DatasetError::Empty { path: path.to_path_buf() });
+        return Err(DatasetError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     let mut seen = std::collections::HashSet::new();
     for u in &utterances {
@@ -118,7 +140,10 @@ pub fn load_dataset(
             return Err(DatasetError::DuplicateId { id: u.id.clone() });
         }
         if !u.path.is_file() {
-            return Err(DatasetError::MissingAudio { id: u.id.clone(), path: u.path.clone() });
+            return Err(DatasetError::MissingAudio {
+                id: u.id.clone(),
+                path: u.path.clone(),
+            });
         }
     }
     Ok(utterances)
@@ -149,7 +174,11 @@ fn audio_folder(dir: &Path, files: &[PathBuf]) -> Vec<Utterance> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            Utterance { id, path: p.clone(), reference: None }
+            Utterance {
+                id,
+                path: p.clone(),
+                reference: None,
+            }
         })
         .collect()
 }
@@ -162,38 +191,61 @@ fn read_librispeech_transcript(path: &Path, out: &mut Vec<Utterance>) -> Result<
         if line.is_empty() {
             continue;
         }
-        let (id, transcript) = line.split_once(char::is_whitespace).ok_or_else(|| DatasetError::Parse {
-            path: path.to_path_buf(),
-            line: n + 1,
-            message: "expected `<utterance-id> <TRANSCRIPT>`".into(),
-        })?;
+        let (id, transcript) =
+            line.split_once(char::is_whitespace)
+                .ok_or_else(|| DatasetError::Parse {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    message: "expected `<utterance-id> <TRANSCRIPT>`".into(),
+                })?;
         let audio = AUDIO_EXTENSIONS
             .iter()
             .map(|ext| dir.join(format!("{id}.{ext}")))
             .find(|p| p.is_file())
             .unwrap_or_else(|| dir.join(format!("{id}.flac")));
-        out.push(Utterance { id: id.to_string(), path: audio, reference: Some(transcript.trim().to_string()) });
+        out.push(Utterance {
+            id: id.to_string(),
+            path: audio,
+            reference: Some(transcript.trim().to_string()),
+        });
     }
     Ok(())
 }
 
-fn read_manifest(path: &Path, root: Option<&Path>, limit: Option<usize>) -> Result<Vec<Utterance>, DatasetError> {
+fn read_manifest(
+    path: &Path,
+    root: Option<&Path>,
+    limit: Option<usize>,
+) -> Result<Vec<Utterance>, DatasetError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err(DatasetError::Empty { path: path.to_path_buf() });
+        return Err(DatasetError::Empty {
+            path: path.to_path_buf(),
+        });
     };
-    let columns: Vec<String> =
-        header.trim_start_matches('\u{feff}').split('\t').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let columns: Vec<String> = header
+        .trim_start_matches('\u{feff}')
+        .split('\t')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
     let find = |name: &'static str| -> Result<usize, DatasetError> {
         columns
             .iter()
             .position(|c| c == name)
-            .ok_or(DatasetError::MissingColumn { path: path.to_path_buf(), column: name })
+            .ok_or(DatasetError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name,
+            })
     };
     let id_col = find("id")?;
     let path_col = find("path")?;
-    let text_col = TRANSCRIPT_COLUMNS.iter().find_map(|name| columns.iter().position(|c| c == name));
+    let text_col = TRANSCRIPT_COLUMNS
+        .iter()
+        .find_map(|name| columns.iter().position(|c| c == name));
 
     let mut rows: Vec<(String, String, Option<String>)> = Vec::new();
     for (n, line) in lines {
@@ -206,7 +258,10 @@ fn read_manifest(path: &Path, root: Option<&Path>, limit: Option<usize>) -> Resu
             return Err(DatasetError::Parse {
                 path: path.to_path_buf(),
                 line: n + 1,
-                message: format!("expected at least {} tab-separated fields", id_col.max(path_col) + 1),
+                message: format!(
+                    "expected at least {} tab-separated fields",
+                    id_col.max(path_col) + 1
+                ),
             });
         };
         if id.is_empty() || rel.is_empty() {
@@ -228,8 +283,16 @@ fn read_manifest(path: &Path, root: Option<&Path>, limit: Option<usize>) -> Resu
         .into_iter()
         .map(|(id, rel, reference)| {
             let p = Path::new(&rel);
-            let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-            Utterance { id, path: full, reference }
+            let full = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
+            Utterance {
+                id,
+                path: full,
+                reference,
+            }
         })
         .collect())
 }
@@ -246,8 +309,16 @@ fn default_manifest_root(manifest: &Path, first_rel: Option<&str>) -> PathBuf {
         return dir;
     }
     let mut subdirs: Vec<PathBuf> = fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     subdirs.sort();
-    subdirs.into_iter().find(|d| d.join(rel).is_file()).unwrap_or(dir)
+    subdirs
+        .into_iter()
+        .find(|d| d.join(rel).is_file())
+        .unwrap_or(dir)
 }

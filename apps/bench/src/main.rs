@@ -4,7 +4,11 @@ mod cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "whisper-bench", version, about = "Exact speculative Whisper inference: transcribe and benchmark")]
+#[command(
+    name = "whisper-bench",
+    version,
+    about = "Exact speculative Whisper inference: transcribe and benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -255,7 +255,9 @@ impl EnglishNormalizer {
             }
         }
         let without_marks = self.nonspacing_mark.replace_all(&decomposed, "");
-        self.other_symbol.replace_all(&without_marks, " ").into_owned()
+        self.other_symbol
+            .replace_all(&without_marks, " ")
+            .into_owned()
     }
 }
 
@@ -289,8 +291,25 @@ fn text_or_empty(value: &Option<Value>) -> String {
 }
 
 const ONES: [&str; 19] = [
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
 const TENS: [(&str, u128); 8] = [
     ("twenty", 20),
@@ -369,7 +388,9 @@ fn parse_decimal(s: &str) -> Option<(u128, u32)> {
     }
     let mut mantissa: u128 = 0;
     for b in int.bytes().chain(frac.bytes()) {
-        mantissa = mantissa.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+        mantissa = mantissa
+            .checked_mul(10)?
+            .checked_add(u128::from(b - b'0'))?;
     }
     Some((mantissa, u32::try_from(frac.len()).ok()?))
 }
@@ -385,11 +406,18 @@ fn scaled_integer(s: &str, multiplier: u128) -> Option<u128> {
 impl NumberNormalizer {
     fn new() -> Self {
         let zeros: HashSet<&'static str> = ["o", "oh", "zero"].into_iter().collect();
-        let ones: HashMap<String, u128> =
-            ONES.iter().zip(1u128..).map(|(w, v)| (w.to_string(), v)).collect();
+        let ones: HashMap<String, u128> = ONES
+            .iter()
+            .zip(1u128..)
+            .map(|(w, v)| (w.to_string(), v))
+            .collect();
         let mut ones_suffixed: HashMap<String, (u128, &'static str)> = HashMap::new();
         for (word, value) in ONES.iter().zip(1u128..) {
-            let plural = if *word == "six" { "sixes".to_string() } else { format!("{word}s") };
+            let plural = if *word == "six" {
+                "sixes".to_string()
+            } else {
+                format!("{word}s")
+            };
             ones_suffixed.insert(plural, (value, "s"));
         }
         for (word, value, suffix) in [
@@ -405,7 +433,11 @@ impl NumberNormalizer {
         for (word, value) in ONES.iter().zip(1u128..) {
             if value > 3 && value != 5 && value != 12 {
                 // "eight" -> "eighth", "nine" -> "nineth" (sic, as in the reference)
-                let ordinal = if word.ends_with('t') { format!("{word}h") } else { format!("{word}th") };
+                let ordinal = if word.ends_with('t') {
+                    format!("{word}h")
+                } else {
+                    format!("{word}th")
+                };
                 ones_suffixed.insert(ordinal, (value, "th"));
             }
         }
@@ -415,8 +447,10 @@ impl NumberNormalizer {
             tens_suffixed.insert(word.replace('y', "ies"), (value, "s"));
             tens_suffixed.insert(word.replace('y', "ieth"), (value, "th"));
         }
-        let multipliers: HashMap<String, u128> =
-            MULTIPLIERS.iter().map(|(w, e)| (w.to_string(), 10u128.pow(*e))).collect();
+        let multipliers: HashMap<String, u128> = MULTIPLIERS
+            .iter()
+            .map(|(w, e)| (w.to_string(), 10u128.pow(*e)))
+            .collect();
         let mut multipliers_suffixed = HashMap::new();
         for (word, exponent) in MULTIPLIERS {
             multipliers_suffixed.insert(format!("{word}s"), (10u128.pow(exponent), "s"));
@@ -428,8 +462,14 @@ impl NumberNormalizer {
             .chain(tens.keys().cloned())
             .chain(zeros.iter().map(|z| z.to_string()))
             .collect();
-        let preceding_prefixers: HashMap<&str, &str> =
-            [("minus", "-"), ("negative", "-"), ("plus", "+"), ("positive", "+")].into_iter().collect();
+        let preceding_prefixers: HashMap<&str, &str> = [
+            ("minus", "-"),
+            ("negative", "-"),
+            ("plus", "+"),
+            ("positive", "+"),
+        ]
+        .into_iter()
+        .collect();
         let following_prefixers: HashMap<&str, &str> = [
             ("pound", "£"),
             ("pounds", "£"),
@@ -459,8 +499,10 @@ impl NumberNormalizer {
 
         let mut by_length: Vec<&str> = MULTIPLIERS.iter().map(|(w, _)| *w).collect();
         by_length.sort_by_key(|w| std::cmp::Reverse(w.len()));
-        let half_multiplier =
-            re(&format!(r"\b(?:a\s+half\s+|half\s+(?:a\s+)?)({})\b", by_length.join("|")));
+        let half_multiplier = re(&format!(
+            r"\b(?:a\s+half\s+|half\s+(?:a\s+)?)({})\b",
+            by_length.join("|")
+        ));
 
         Self {
             zeros,
@@ -552,7 +594,11 @@ impl NumberNormalizer {
 
             let first = current.chars().next().unwrap_or(' ');
             let has_prefix = is_prefix_char(first);
-            let without_prefix = if has_prefix { &current[first.len_utf8()..] } else { current };
+            let without_prefix = if has_prefix {
+                &current[first.len_utf8()..]
+            } else {
+                current
+            };
 
             if is_plain_number(without_prefix) {
                 // digits (possibly with a currency/sign prefix and decimals)
@@ -578,8 +624,12 @@ impl NumberNormalizer {
             } else if let Some(&ones) = self.ones.get(current) {
                 st.value = Some(match st.value.take() {
                     None => Value::Int(ones),
-                    Some(value @ Value::Str(_)) => Value::Str(join_digits(&value, ones, prev_in_tens)),
-                    Some(value) if prev_in_ones => Value::Str(join_digits(&value, ones, prev_in_tens)),
+                    Some(value @ Value::Str(_)) => {
+                        Value::Str(join_digits(&value, ones, prev_in_tens))
+                    }
+                    Some(value) if prev_in_ones => {
+                        Value::Str(join_digits(&value, ones, prev_in_tens))
+                    }
                     Some(Value::Int(v)) => add_or_join(v, ones, if ones < 10 { 10 } else { 100 }),
                 });
             } else if let Some(&(ones, suffix)) = self.ones_suffixed.get(current) {
@@ -587,7 +637,9 @@ impl NumberNormalizer {
                     None => ones.to_string(),
                     Some(value @ Value::Str(_)) => join_digits(&value, ones, prev_in_tens),
                     Some(value) if prev_in_ones => join_digits(&value, ones, prev_in_tens),
-                    Some(Value::Int(v)) => add_or_join(v, ones, if ones < 10 { 10 } else { 100 }).text(),
+                    Some(Value::Int(v)) => {
+                        add_or_join(v, ones, if ones < 10 { 10 } else { 100 }).text()
+                    }
                 };
                 st.emit(text + suffix);
             } else if let Some(&tens) = self.tens.get(current) {
@@ -1029,7 +1081,10 @@ mod tests {
         assert_eq!(n.spelling.len(), 924);
         assert_eq!(n.spelling.get("colour"), Some(&"color"));
         assert_eq!(n.spelling.get("gaol"), Some(&"jail"));
-        assert!(n.spelling.iter().all(|(k, v)| !k.is_empty() && !v.is_empty() && k != v));
+        assert!(n
+            .spelling
+            .iter()
+            .all(|(k, v)| !k.is_empty() && !v.is_empty() && k != v));
     }
 
     #[test]

@@ -46,7 +46,8 @@ fn ensure_fonts() -> Result<(), PlotError> {
         for family in ["sans-serif", "serif", "monospace"] {
             ok &= plotters::style::register_font(family, FontStyle::Normal, regular).is_ok();
         }
-        ok &= plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold()).is_ok();
+        ok &= plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold())
+            .is_ok();
         ok
     });
     if ok {
@@ -71,7 +72,10 @@ trait Figure {
 fn render(figure: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<(), PlotError> {
     ensure_fonts()?;
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| PlotError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| PlotError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let png = with_suffix(stem, ".png");
     {
@@ -141,7 +145,8 @@ impl Figure for LatencyVsWer {
         for (i, (label, x, y)) in self.points.iter().enumerate() {
             let c = color(i);
             chart.draw_series(std::iter::once(Circle::new((*x, *y), 7, c.filled())))?;
-            let style = TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
+            let style =
+                TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
             chart.draw_series(std::iter::once(Text::new(label.clone(), (*x, *y), style)))?;
         }
         Ok(())
@@ -179,11 +184,16 @@ impl Figure for SpeedupBars {
         let y_max = upper(self.bars.iter().map(|b| b.1).fold(1.0, f64::max), 1.2);
         let names: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
         let label_of = move |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                names.get(*i).cloned().unwrap_or_default()
+            }
             SegmentValue::Last => String::new(),
         };
         let mut chart = ChartBuilder::on(root)
-            .caption("Speed-up over the baseline (annotated: draft acceptance rate)", (FONT, 22))
+            .caption(
+                "Speed-up over the baseline (annotated: draft acceptance rate)",
+                (FONT, 22),
+            )
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -208,7 +218,8 @@ impl Figure for SpeedupBars {
             vec![(SegmentValue::Exact(0), 1.0), (SegmentValue::Last, 1.0)],
             BLACK.stroke_width(1),
         ))?;
-        let style = TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let style =
+            TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, (_, speedup, acceptance)) in self.bars.iter().enumerate() {
             let text = match acceptance {
                 Some(a) => format!("{speedup:.2}x, acc {:.0}%", a * 100.0),
@@ -232,7 +243,8 @@ pub fn speedup_per_draft(summaries: &[ConfigSummary], out_stem: &Path) -> Result
         .iter()
         .filter_map(|s| {
             let x = s.speedup_vs_baseline?;
-            x.is_finite().then(|| (summary_label(s, many), x, s.acceptance_rate))
+            x.is_finite()
+                .then(|| (summary_label(s, many), x, s.acceptance_rate))
         })
         .collect();
     if bars.is_empty() {
@@ -307,7 +319,11 @@ impl BeamFigure {
         value: impl Fn(&(f64, f64, f64)) -> f64,
     ) -> Result<(), PlotError> {
         let all = self.series.iter().flat_map(|(_, pts)| pts.iter());
-        let (x_min, x_max) = all.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+        let (x_min, x_max) = all
+            .clone()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.0), hi.max(p.0))
+            });
         let y_max = upper(all.map(&value).fold(0.0, f64::max), 0.01);
         let mut chart = ChartBuilder::on(area)
             .caption(title, (FONT, 22))
@@ -319,7 +335,13 @@ impl BeamFigure {
             .configure_mesh()
             .x_desc("beam size")
             .y_desc(y_desc)
-            .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{}", x.round()) } else { String::new() })
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-6 {
+                    format!("{}", x.round())
+                } else {
+                    String::new()
+                }
+            })
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .draw()?;
@@ -329,7 +351,9 @@ impl BeamFigure {
             chart
                 .draw_series(LineSeries::new(line.clone(), c.stroke_width(2)))?
                 .label(model.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
             chart.draw_series(line.into_iter().map(|p| Circle::new(p, 5, c.filled())))?;
         }
         chart
@@ -349,7 +373,12 @@ impl Figure for BeamFigure {
         let (w, _) = root.dim_in_pixel();
         let (left, right) = root.split_horizontally(w / 2);
         self.panel(&left, "WER vs beam size", "WER (%)", |p| p.1)?;
-        self.panel(&right, "Latency vs beam size", "mean latency per utterance (s)", |p| p.2)?;
+        self.panel(
+            &right,
+            "Latency vs beam size",
+            "mean latency per utterance (s)",
+            |p| p.2,
+        )?;
         Ok(())
     }
 }
@@ -358,7 +387,10 @@ impl Figure for BeamFigure {
 /// per model (points of a model are sorted by beam size).
 pub fn beam_plot(points: &[BeamPoint], out_stem: &Path) -> Result<(), PlotError> {
     let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
-    for p in points.iter().filter(|p| p.wer.is_finite() && p.mean_latency_s.is_finite()) {
+    for p in points
+        .iter()
+        .filter(|p| p.wer.is_finite() && p.mean_latency_s.is_finite())
+    {
         let entry = (p.beam_size as f64, p.wer * 100.0, p.mean_latency_s);
         match series.iter_mut().find(|(m, _)| *m == p.model) {
             Some((_, pts)) => pts.push(entry),

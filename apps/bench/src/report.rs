@@ -105,9 +105,15 @@ pub enum ReportError {
 
 fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
+        fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
-    fs::write(path, contents).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
+    fs::write(path, contents).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Nearest-rank percentile (`p` in 0..=100) of ascending-sorted values:
@@ -160,13 +166,20 @@ pub fn summarize(results: &[UtteranceResult], baseline_config: Option<&str>) -> 
 
             let with_ref: Vec<(&str, &str)> = rs
                 .iter()
-                .filter_map(|r| r.reference.as_deref().map(|reference| (reference, r.text.as_str())))
+                .filter_map(|r| {
+                    r.reference
+                        .as_deref()
+                        .map(|reference| (reference, r.text.as_str()))
+                })
                 .collect();
             let wer = (!with_ref.is_empty()).then(|| corpus_wer(with_ref.into_iter(), true).wer());
 
             let speedup = baseline_config.and_then(|b| {
-                let base: HashMap<&str, f64> =
-                    groups.get(&(b, *device))?.iter().map(|r| (r.id.as_str(), r.latency_s)).collect();
+                let base: HashMap<&str, f64> = groups
+                    .get(&(b, *device))?
+                    .iter()
+                    .map(|r| (r.id.as_str(), r.latency_s))
+                    .collect();
                 let (mut base_total, mut this_total, mut common) = (0.0, 0.0, 0usize);
                 for r in rs {
                     if let Some(bl) = base.get(r.id.as_str()) {
@@ -194,9 +207,11 @@ pub fn summarize(results: &[UtteranceResult], baseline_config: Option<&str>) -> 
                 rtf: ratio(total_latency, total_audio).unwrap_or(f64::NAN),
                 tokens_per_s: ratio(tokens as f64, total_decode).unwrap_or(0.0),
                 acceptance_rate: (drafted > 0).then(|| accepted as f64 / drafted as f64),
-                mean_accepted_per_main_pass: (drafted > 0 && passes > 0).then(|| accepted as f64 / passes as f64),
+                mean_accepted_per_main_pass: (drafted > 0 && passes > 0)
+                    .then(|| accepted as f64 / passes as f64),
                 speedup_vs_baseline: speedup,
-                all_identical_to_baseline: (!compared.is_empty()).then(|| compared.iter().all(|&x| x)),
+                all_identical_to_baseline: (!compared.is_empty())
+                    .then(|| compared.iter().all(|&x| x)),
                 load_s: 0.0,
             }
         })
@@ -259,8 +274,15 @@ struct SummaryJson<'a> {
 
 /// Write `{"run": RunInfo, "summaries": [ConfigSummary...]}` as pretty JSON
 /// (non-finite numbers become `null`).
-pub fn write_summary_json(path: &Path, info: &RunInfo, summaries: &[ConfigSummary]) -> Result<(), ReportError> {
-    let json = serde_json::to_string_pretty(&SummaryJson { run: info, summaries })?;
+pub fn write_summary_json(
+    path: &Path,
+    info: &RunInfo,
+    summaries: &[ConfigSummary],
+) -> Result<(), ReportError> {
+    let json = serde_json::to_string_pretty(&SummaryJson {
+        run: info,
+        summaries,
+    })?;
     write_file(path, &(json + "\n"))
 }
 
@@ -319,21 +341,37 @@ pub fn summary_markdown(info: &RunInfo, summaries: &[ConfigSummary]) -> String {
 }
 
 /// Write [`summary_markdown`] to `path`.
-pub fn write_summary_md(path: &Path, info: &RunInfo, summaries: &[ConfigSummary]) -> Result<(), ReportError> {
+pub fn write_summary_md(
+    path: &Path,
+    info: &RunInfo,
+    summaries: &[ConfigSummary],
+) -> Result<(), ReportError> {
     write_file(path, &summary_markdown(info, summaries))
 }
 
 /// Beam-search results as a Markdown table (rows in the given order).
 pub fn beam_markdown(points: &[BeamPoint]) -> String {
-    let mut s = String::from("| model | beam size | WER % | mean latency s |\n|---|---:|---:|---:|\n");
+    let mut s =
+        String::from("| model | beam size | WER % | mean latency s |\n|---|---:|---:|---:|\n");
     for p in points {
-        let _ = writeln!(s, "| {} | {} | {:.2} | {:.3} |", cell(&p.model), p.beam_size, p.wer * 100.0, p.mean_latency_s);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:.3} |",
+            cell(&p.model),
+            p.beam_size,
+            p.wer * 100.0,
+            p.mean_latency_s
+        );
     }
     s
 }
 
 /// Write a Markdown document with the run header and [`beam_markdown`].
 pub fn write_beam_md(path: &Path, info: &RunInfo, points: &[BeamPoint]) -> Result<(), ReportError> {
-    let doc = format!("# Beam search\n\n{}\n{}", run_header(info), beam_markdown(points));
+    let doc = format!(
+        "# Beam search\n\n{}\n{}",
+        run_header(info),
+        beam_markdown(points)
+    );
     write_file(path, &doc)
 }

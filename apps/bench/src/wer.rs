@@ -74,7 +74,11 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> WerStats {
         }
     }
 
-    let mut stats = WerStats { ref_words: n, hyp_words: m, ..WerStats::default() };
+    let mut stats = WerStats {
+        ref_words: n,
+        hyp_words: m,
+        ..WerStats::default()
+    };
     let (mut i, mut j) = (n, m);
     while i > 0 || j > 0 {
         let here = d[i * width + j];
@@ -104,11 +108,17 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> WerStats {
 /// words of all pairs are summed, so `corpus_wer(..).wer()` is total edits /
 /// total reference words (not a mean of per-utterance WERs). With
 /// `normalize`, both sides go through [`normalize_english`] first.
-pub fn corpus_wer<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, normalize: bool) -> WerStats {
+pub fn corpus_wer<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    normalize: bool,
+) -> WerStats {
     let mut total = WerStats::default();
     for (reference, hypothesis) in pairs {
         let stats = if normalize {
-            word_errors(&normalize_english(reference), &normalize_english(hypothesis))
+            word_errors(
+                &normalize_english(reference),
+                &normalize_english(hypothesis),
+            )
         } else {
             word_errors(reference, hypothesis)
         };
@@ -124,7 +134,14 @@ mod tests {
     #[test]
     fn identical_is_zero() {
         let s = word_errors("a b c", "a  b\tc");
-        assert_eq!(s, WerStats { ref_words: 3, hyp_words: 3, ..Default::default() });
+        assert_eq!(
+            s,
+            WerStats {
+                ref_words: 3,
+                hyp_words: 3,
+                ..Default::default()
+            }
+        );
         assert_eq!(s.wer(), 0.0);
     }
 

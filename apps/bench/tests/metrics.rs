@@ -7,18 +7,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use whisper_bench::dataset::{load_dataset, DatasetError, Utterance};
 use whisper_bench::normalizer::normalize_english;
-use whisper_bench::plots::{acceptance_histogram, beam_plot, latency_vs_wer, speedup_per_draft, PlotError};
+use whisper_bench::plots::{
+    acceptance_histogram, beam_plot, latency_vs_wer, speedup_per_draft, PlotError,
+};
 use whisper_bench::report::{
-    beam_markdown, csv_field, percentile_nearest_rank, results_csv, summarize, summary_markdown, write_beam_md,
-    write_results_csv, write_summary_json, write_summary_md, BeamPoint, ConfigSummary, RunInfo, UtteranceResult,
-    RESULTS_CSV_HEADER,
+    beam_markdown, csv_field, percentile_nearest_rank, results_csv, summarize, summary_markdown,
+    write_beam_md, write_results_csv, write_summary_json, write_summary_md, BeamPoint,
+    ConfigSummary, RunInfo, UtteranceResult, RESULTS_CSV_HEADER,
 };
 use whisper_bench::wer::{corpus_wer, word_errors, WerStats};
 
 /// A fresh, empty directory under the system temp dir.
 fn temp_dir(name: &str) -> PathBuf {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("whisper-bench-{name}-{}-{nanos}", std::process::id()));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "whisper-bench-{name}-{}-{nanos}",
+        std::process::id()
+    ));
     fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -41,7 +49,10 @@ const NORMALIZER_CASES: &[(&str, &str)] = &[
     // case, punctuation, whitespace
     ("Hello, World!", "hello world"),
     ("HELLO   world", "hello world"),
-    ("rock-and-roll, e-mail; well... yes?", "rock and roll e mail well yes"),
+    (
+        "rock-and-roll, e-mail; well... yes?",
+        "rock and roll e mail well yes",
+    ),
     // bracketed and parenthesised text, fillers
     ("[MUSIC] hello <unk> world (laughs)", "hello world"),
     ("Um, I uh think so, hmm.", "i think so"),
@@ -52,15 +63,27 @@ const NORMALIZER_CASES: &[(&str, &str)] = &[
     ("y'all gonna wanna see", "you all going to want to see"),
     ("She ain't here", "she aint here"),
     ("Yes ma'am", "yes madam"),
-    ("I'd been there and she's been here", "i had been there and she has been here"),
+    (
+        "I'd been there and she's been here",
+        "i had been there and she has been here",
+    ),
     ("He's got it", "he has got it"),
-    ("They're sure we've done it and I'm glad", "they are sure we have done it and i am glad"),
-    ("It isn't what you'll think, it's what he'd do", "it is not what you will think it is what he would do"),
+    (
+        "They're sure we've done it and I'm glad",
+        "they are sure we have done it and i am glad",
+    ),
+    (
+        "It isn't what you'll think, it's what he'd do",
+        "it is not what you will think it is what he would do",
+    ),
     ("it 's fine", "it is fine"),
     // titles
     ("Mr. Smith and Mrs. Jones", "mister smith and missus jones"),
     ("Dr. Who met St. Peter", "doctor who met saint peter"),
-    ("Prof. Lee, Capt. Kirk, Gen. Grant and Lt. Dan", "professor lee captain kirk general grant and lieutenant dan"),
+    (
+        "Prof. Lee, Capt. Kirk, Gen. Grant and Lt. Dan",
+        "professor lee captain kirk general grant and lieutenant dan",
+    ),
     // spelled-out numbers
     ("twenty one", "21"),
     ("twenty-one", "21"),
@@ -78,7 +101,10 @@ const NORMALIZER_CASES: &[(&str, &str)] = &[
     ("twenty first", "21st"),
     ("the nineteen sixties", "the 1960s"),
     ("the twenty twenties", "the 2020s"),
-    ("the 1st and 2nd of the 1960s", "the 1st and 2nd of the 1960s"),
+    (
+        "the 1st and 2nd of the 1960s",
+        "the 1st and 2nd of the 1960s",
+    ),
     ("he was the ninth man", "he was the ninth man"),
     // currency, percent, signs
     ("twenty dollars", "$20"),
@@ -98,10 +124,22 @@ const NORMALIZER_CASES: &[(&str, &str)] = &[
     ("one", "one"),
     ("it is 1.5 metres", "it is one.5 meters"),
     // British -> American spelling
-    ("The colour of the theatre's centre", "the color of the theater is center"),
-    ("We realised the organisation analysed it", "we realized the organization analyzed it"),
-    ("He travelled to the grey neighbourhood", "he traveled to the gray neighborhood"),
-    ("a catalogue of defence programmes", "a catalog of defense programs"),
+    (
+        "The colour of the theatre's centre",
+        "the color of the theater is center",
+    ),
+    (
+        "We realised the organisation analysed it",
+        "we realized the organization analyzed it",
+    ),
+    (
+        "He travelled to the grey neighbourhood",
+        "he traveled to the gray neighborhood",
+    ),
+    (
+        "a catalogue of defence programmes",
+        "a catalog of defense programs",
+    ),
     // diacritics
     ("café naïve résumé", "cafe naive resume"),
     ("Straße and Œuvre", "strasse and oeuvre"),
@@ -122,7 +160,11 @@ fn normalizer_table() {
             failures.push(format!("{input:?}: expected {expected:?}, got {got:?}"));
         }
     }
-    assert!(failures.is_empty(), "normaliser mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "normaliser mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -196,7 +238,16 @@ fn wer_empty_hypothesis() {
 fn wer_add_and_corpus() {
     let mut total = word_errors("a b c d", "a b c d");
     total.add(&word_errors("a b", "a"));
-    assert_eq!(total, WerStats { substitutions: 0, deletions: 1, insertions: 0, ref_words: 6, hyp_words: 5 });
+    assert_eq!(
+        total,
+        WerStats {
+            substitutions: 0,
+            deletions: 1,
+            insertions: 0,
+            ref_words: 6,
+            hyp_words: 5
+        }
+    );
     assert!(close(total.wer(), 1.0 / 6.0));
 
     let pairs = [("a b c d", "a b c d"), ("a b", "a")];
@@ -207,10 +258,16 @@ fn wer_add_and_corpus() {
 
 #[test]
 fn corpus_wer_normalizes_when_asked() {
-    let pairs = [("Hello, World!", "hello world"), ("Mr. Smith won't go.", "mister smith will not go")];
+    let pairs = [
+        ("Hello, World!", "hello world"),
+        ("Mr. Smith won't go.", "mister smith will not go"),
+    ];
     let raw = corpus_wer(pairs.iter().copied(), false);
     // Hello, World! Mr. Smith won't go. substituted, "not" inserted
-    assert_eq!((raw.substitutions, raw.deletions, raw.insertions), (6, 0, 1));
+    assert_eq!(
+        (raw.substitutions, raw.deletions, raw.insertions),
+        (6, 0, 1)
+    );
     assert_eq!(raw.ref_words, 6);
     let norm = corpus_wer(pairs.iter().copied(), true);
     assert_eq!(norm.errors(), 0);
@@ -225,7 +282,11 @@ fn dataset_librispeech_layout() {
     let dir = temp_dir("libri");
     let chapter = dir.join("LibriSpeech/test-clean/19/198");
     fs::create_dir_all(&chapter).unwrap();
-    fs::write(chapter.join("19-198.trans.txt"), "19-198-0001 SECOND LINE\n19-198-0000 FIRST LINE HERE\n").unwrap();
+    fs::write(
+        chapter.join("19-198.trans.txt"),
+        "19-198-0001 SECOND LINE\n19-198-0000 FIRST LINE HERE\n",
+    )
+    .unwrap();
     touch(&chapter.join("19-198-0000.flac"));
     touch(&chapter.join("19-198-0001.flac"));
     let other = dir.join("LibriSpeech/test-clean/2/30");
@@ -233,7 +294,11 @@ fn dataset_librispeech_layout() {
     fs::write(other.join("2-30.trans.txt"), "2-30-0004 ANOTHER ONE\n\n").unwrap();
     touch(&other.join("2-30-0004.flac"));
 
-    for start in [dir.clone(), dir.join("LibriSpeech"), dir.join("LibriSpeech/test-clean")] {
+    for start in [
+        dir.clone(),
+        dir.join("LibriSpeech"),
+        dir.join("LibriSpeech/test-clean"),
+    ] {
         let utts = load_dataset(&start, None, None).unwrap();
         let ids: Vec<&str> = utts.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["19-198-0000", "19-198-0001", "2-30-0004"]);
@@ -246,7 +311,11 @@ fn dataset_librispeech_layout() {
     assert_eq!(limited[1].id, "19-198-0001");
 
     // a transcript line whose audio is missing is an error
-    fs::write(other.join("2-30.trans.txt"), "2-30-0004 ANOTHER ONE\n2-30-0005 MISSING\n").unwrap();
+    fs::write(
+        other.join("2-30.trans.txt"),
+        "2-30-0004 ANOTHER ONE\n2-30-0005 MISSING\n",
+    )
+    .unwrap();
     match load_dataset(&dir, None, None) {
         Err(DatasetError::MissingAudio { id, .. }) => assert_eq!(id, "2-30-0005"),
         other => panic!("expected MissingAudio, got {other:?}"),
@@ -269,8 +338,16 @@ fn dataset_tsv_manifest() {
     assert_eq!(
         utts,
         vec![
-            Utterance { id: "utt-b".into(), path: dir.join("audio/y.flac"), reference: Some("SECOND ONE".into()) },
-            Utterance { id: "utt-a".into(), path: dir.join("audio/x.wav"), reference: Some("FIRST".into()) },
+            Utterance {
+                id: "utt-b".into(),
+                path: dir.join("audio/y.flac"),
+                reference: Some("SECOND ONE".into())
+            },
+            Utterance {
+                id: "utt-a".into(),
+                path: dir.join("audio/x.wav"),
+                reference: Some("FIRST".into())
+            },
         ],
         "manifest order is kept"
     );
@@ -280,20 +357,36 @@ fn dataset_tsv_manifest() {
     let elsewhere = dir.join("elsewhere.tsv");
     fs::write(&elsewhere, "path\tid\nx.wav\tonly\n").unwrap();
     let utts = load_dataset(&elsewhere, Some(&dir.join("audio")), None).unwrap();
-    assert_eq!(utts, vec![Utterance { id: "only".into(), path: dir.join("audio/x.wav"), reference: None }]);
+    assert_eq!(
+        utts,
+        vec![Utterance {
+            id: "only".into(),
+            path: dir.join("audio/x.wav"),
+            reference: None
+        }]
+    );
     // default root falls back to the subdirectory holding the audio
     let utts = load_dataset(&elsewhere, None, None).unwrap();
     assert_eq!(utts[0].path, dir.join("audio/x.wav"));
 
     let no_path = dir.join("bad.tsv");
     fs::write(&no_path, "id\tfile\nq\tx.wav\n").unwrap();
-    assert!(matches!(load_dataset(&no_path, None, None), Err(DatasetError::MissingColumn { column: "path", .. })));
+    assert!(matches!(
+        load_dataset(&no_path, None, None),
+        Err(DatasetError::MissingColumn { column: "path", .. })
+    ));
     let missing = dir.join("missing.tsv");
     fs::write(&missing, "id\tpath\nq\tnope.wav\n").unwrap();
-    assert!(matches!(load_dataset(&missing, None, None), Err(DatasetError::MissingAudio { .. })));
+    assert!(matches!(
+        load_dataset(&missing, None, None),
+        Err(DatasetError::MissingAudio { .. })
+    ));
     let dup = dir.join("dup.tsv");
     fs::write(&dup, "id\tpath\nq\taudio/x.wav\nq\taudio/y.flac\n").unwrap();
-    assert!(matches!(load_dataset(&dup, None, None), Err(DatasetError::DuplicateId { .. })));
+    assert!(matches!(
+        load_dataset(&dup, None, None),
+        Err(DatasetError::DuplicateId { .. })
+    ));
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -311,16 +404,32 @@ fn dataset_audio_folder() {
     assert_eq!(utts[5].path, dir.join("sub/c.mp3"));
     // a single file
     let one = load_dataset(&dir.join("a.wav"), None, None).unwrap();
-    assert_eq!(one, vec![Utterance { id: "a".into(), path: dir.join("a.wav"), reference: None }]);
+    assert_eq!(
+        one,
+        vec![Utterance {
+            id: "a".into(),
+            path: dir.join("a.wav"),
+            reference: None
+        }]
+    );
 
     let empty = temp_dir("empty");
-    assert!(matches!(load_dataset(&empty, None, None), Err(DatasetError::Empty { .. })));
-    assert!(matches!(load_dataset(&empty.join("nope"), None, None), Err(DatasetError::NotFound { .. })));
+    assert!(matches!(
+        load_dataset(&empty, None, None),
+        Err(DatasetError::Empty { .. })
+    ));
+    assert!(matches!(
+        load_dataset(&empty.join("nope"), None, None),
+        Err(DatasetError::NotFound { .. })
+    ));
     fs::remove_dir_all(&dir).unwrap();
     fs::remove_dir_all(&empty).unwrap();
 }
 
-const SHARED_LIBRISPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/librispeech");
+const SHARED_LIBRISPEECH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/librispeech"
+);
 
 #[test]
 fn dataset_real_librispeech() {
@@ -332,19 +441,29 @@ fn dataset_real_librispeech() {
     let manifest = load_dataset(&base.join("eval_200.tsv"), None, None).unwrap();
     assert_eq!(manifest.len(), 200);
     assert_eq!(manifest[0].id, "61-70968-0010");
-    assert!(manifest[0].path.ends_with("LibriSpeech/test-clean/61/70968/61-70968-0010.flac"));
+    assert!(manifest[0]
+        .path
+        .ends_with("LibriSpeech/test-clean/61/70968/61-70968-0010.flac"));
     assert_eq!(
         manifest[0].reference.as_deref(),
         Some("FORTHWITH ALL RAN TO THE OPENING OF THE TENT TO SEE WHAT MIGHT BE AMISS BUT MASTER WILL WHO PEEPED OUT FIRST NEEDED NO MORE THAN ONE GLANCE")
     );
-    assert_eq!(manifest[1].reference.as_deref(), Some("SILENCE YOU KNAVE CRIED MONTFICHET"));
+    assert_eq!(
+        manifest[1].reference.as_deref(),
+        Some("SILENCE YOU KNAVE CRIED MONTFICHET")
+    );
     assert!(manifest.iter().all(|u| u.path.is_file()));
 
     let quick = load_dataset(&base.join("eval_quick_40.tsv"), None, None).unwrap();
     assert_eq!(quick.len(), 40);
     assert_eq!(quick[0].id, "61-70968-0052");
 
-    let with_root = load_dataset(&base.join("eval_200.tsv"), Some(&base.join("LibriSpeech")), Some(5)).unwrap();
+    let with_root = load_dataset(
+        &base.join("eval_200.tsv"),
+        Some(&base.join("LibriSpeech")),
+        Some(5),
+    )
+    .unwrap();
     assert_eq!(with_root.len(), 5);
     assert_eq!(with_root[..], manifest[..5]);
 
@@ -357,7 +476,10 @@ fn dataset_real_librispeech() {
     for (t, m) in tree.iter().zip(&sorted) {
         assert_eq!(t.id, m.id);
         assert_eq!(t.reference, m.reference);
-        assert_eq!(fs::canonicalize(&t.path).unwrap(), fs::canonicalize(&m.path).unwrap());
+        assert_eq!(
+            fs::canonicalize(&t.path).unwrap(),
+            fs::canonicalize(&m.path).unwrap()
+        );
     }
 }
 
@@ -398,14 +520,118 @@ fn result(
 
 fn sample_results() -> Vec<UtteranceResult> {
     vec![
-        result("greedy", "a", 2.0, 1.0, 0.5, 10, 0, 0, 10, "The cat sat.", "THE CAT SAT", None),
-        result("greedy", "b", 4.0, 2.0, 1.0, 20, 0, 0, 20, "on the mat", "ON THE MAT", None),
-        result("greedy", "c", 6.0, 3.0, 1.5, 30, 0, 0, 30, "hello word", "HELLO WORLD", None),
-        result("spec", "a", 2.0, 0.5, 0.25, 10, 8, 6, 4, "the cat sat", "THE CAT SAT", Some(true)),
-        result("spec", "b", 4.0, 1.0, 0.5, 20, 16, 12, 8, "on a mat", "ON THE MAT", Some(true)),
-        result("spec", "c", 6.0, 2.0, 1.0, 30, 16, 12, 10, "hello world", "HELLO WORLD", Some(false)),
-        result("spec-partial", "a", 2.0, 0.5, 0.25, 10, 4, 4, 6, "the cat sat", "THE CAT SAT", Some(true)),
-        result("spec-partial", "b", 4.0, 0.5, 0.25, 20, 4, 0, 20, "on the mat", "ON THE MAT", Some(true)),
+        result(
+            "greedy",
+            "a",
+            2.0,
+            1.0,
+            0.5,
+            10,
+            0,
+            0,
+            10,
+            "The cat sat.",
+            "THE CAT SAT",
+            None,
+        ),
+        result(
+            "greedy",
+            "b",
+            4.0,
+            2.0,
+            1.0,
+            20,
+            0,
+            0,
+            20,
+            "on the mat",
+            "ON THE MAT",
+            None,
+        ),
+        result(
+            "greedy",
+            "c",
+            6.0,
+            3.0,
+            1.5,
+            30,
+            0,
+            0,
+            30,
+            "hello word",
+            "HELLO WORLD",
+            None,
+        ),
+        result(
+            "spec",
+            "a",
+            2.0,
+            0.5,
+            0.25,
+            10,
+            8,
+            6,
+            4,
+            "the cat sat",
+            "THE CAT SAT",
+            Some(true),
+        ),
+        result(
+            "spec",
+            "b",
+            4.0,
+            1.0,
+            0.5,
+            20,
+            16,
+            12,
+            8,
+            "on a mat",
+            "ON THE MAT",
+            Some(true),
+        ),
+        result(
+            "spec",
+            "c",
+            6.0,
+            2.0,
+            1.0,
+            30,
+            16,
+            12,
+            10,
+            "hello world",
+            "HELLO WORLD",
+            Some(false),
+        ),
+        result(
+            "spec-partial",
+            "a",
+            2.0,
+            0.5,
+            0.25,
+            10,
+            4,
+            4,
+            6,
+            "the cat sat",
+            "THE CAT SAT",
+            Some(true),
+        ),
+        result(
+            "spec-partial",
+            "b",
+            4.0,
+            0.5,
+            0.25,
+            20,
+            4,
+            0,
+            20,
+            "on the mat",
+            "ON THE MAT",
+            Some(true),
+        ),
     ]
 }
 
@@ -426,7 +652,10 @@ fn summarize_hand_computed() {
     assert_eq!(s.len(), 3);
     let (g, sp, part) = (&s[0], &s[1], &s[2]);
 
-    assert_eq!((g.config.as_str(), g.device.as_str(), g.n_utterances), ("greedy", "cpu", 3));
+    assert_eq!(
+        (g.config.as_str(), g.device.as_str(), g.n_utterances),
+        ("greedy", "cpu", 3)
+    );
     assert!(close(g.wer.unwrap(), 1.0 / 8.0), "{:?}", g.wer); // word vs world
     assert!(close(g.mean_latency_s, 2.0));
     assert!(close(g.p50_latency_s, 2.0));
@@ -457,8 +686,12 @@ fn summarize_hand_computed() {
     assert_eq!(part.all_identical_to_baseline, Some(true));
 
     // without a baseline, or with one that is not there
-    assert!(summarize(&sample_results(), None).iter().all(|c| c.speedup_vs_baseline.is_none()));
-    assert!(summarize(&sample_results(), Some("nope")).iter().all(|c| c.speedup_vs_baseline.is_none()));
+    assert!(summarize(&sample_results(), None)
+        .iter()
+        .all(|c| c.speedup_vs_baseline.is_none()));
+    assert!(summarize(&sample_results(), Some("nope"))
+        .iter()
+        .all(|c| c.speedup_vs_baseline.is_none()));
     // no references: no WER
     let mut no_ref = sample_results();
     no_ref.iter_mut().for_each(|r| r.reference = None);
@@ -479,7 +712,10 @@ fn csv_quoting() {
     let csv = results_csv(&results);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], RESULTS_CSV_HEADER);
-    assert_eq!(lines[1], "greedy,cpu,a,2,1,0.5,10,0,0,10,\"Well, he said \"\"no\"\".\",,");
+    assert_eq!(
+        lines[1],
+        "greedy,cpu,a,2,1,0.5,10,0,0,10,\"Well, he said \"\"no\"\".\",,"
+    );
     assert_eq!(lines.len(), 2);
 
     let dir = temp_dir("csv");
@@ -507,15 +743,23 @@ fn summary_writers() {
 
     let json_path = dir.join("summary.json");
     write_summary_json(&json_path, &run_info(), &summaries).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json_path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(v["run"]["commit"], "abc1234");
     assert_eq!(v["summaries"].as_array().unwrap().len(), 3);
     assert_eq!(v["summaries"][0]["config"], "greedy");
     assert_eq!(v["summaries"][0]["load_s"], 1.25);
-    assert_eq!(v["summaries"][0]["acceptance_rate"], serde_json::Value::Null);
+    assert_eq!(
+        v["summaries"][0]["acceptance_rate"],
+        serde_json::Value::Null
+    );
     assert_eq!(v["summaries"][1]["acceptance_rate"], 0.75);
     assert_eq!(v["summaries"][1]["all_identical_to_baseline"], false);
-    assert_eq!(v["summaries"][2]["rtf"], serde_json::Value::Null, "NaN is written as null");
+    assert_eq!(
+        v["summaries"][2]["rtf"],
+        serde_json::Value::Null,
+        "NaN is written as null"
+    );
 
     let md = summary_markdown(&run_info(), &summaries);
     assert!(md.contains("- command: `whisper-bench bench --data eval_200.tsv`"));
@@ -531,8 +775,18 @@ fn summary_writers() {
     assert_eq!(fs::read_to_string(&md_path).unwrap(), md);
 
     let points = vec![
-        BeamPoint { model: "tiny".into(), beam_size: 5, wer: 0.042, mean_latency_s: 0.1234 },
-        BeamPoint { model: "base|x".into(), beam_size: 1, wer: 0.05, mean_latency_s: 0.5 },
+        BeamPoint {
+            model: "tiny".into(),
+            beam_size: 5,
+            wer: 0.042,
+            mean_latency_s: 0.1234,
+        },
+        BeamPoint {
+            model: "base|x".into(),
+            beam_size: 1,
+            wer: 0.05,
+            mean_latency_s: 0.5,
+        },
     ];
     let beam = beam_markdown(&points);
     assert!(beam.contains("| tiny | 5 | 4.20 | 0.123 |"));
@@ -550,9 +804,17 @@ fn summary_writers() {
 fn assert_png_and_svg(stem: &Path, expect_text: &str) {
     let png = fs::read(stem.with_extension("png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(png.len() > 5_000, "PNG suspiciously small: {} bytes", png.len());
+    assert!(
+        png.len() > 5_000,
+        "PNG suspiciously small: {} bytes",
+        png.len()
+    );
     let svg = fs::read_to_string(stem.with_extension("svg")).unwrap();
-    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "not an SVG: {}", &svg[..svg.len().min(80)]);
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "not an SVG: {}",
+        &svg[..svg.len().min(80)]
+    );
     assert!(svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains(expect_text), "SVG lacks {expect_text:?}");
 }
@@ -569,7 +831,10 @@ fn plot_latency_vs_wer() {
     assert_png_and_svg(&stem, "spec-partial");
     let mut none = summaries_for_plots();
     none.iter_mut().for_each(|s| s.wer = None);
-    assert!(matches!(latency_vs_wer(&none, &dir.join("x")), Err(PlotError::NoData(_))));
+    assert!(matches!(
+        latency_vs_wer(&none, &dir.join("x")),
+        Err(PlotError::NoData(_))
+    ));
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -588,7 +853,10 @@ fn plot_acceptance_histogram() {
     let stem = dir.join("acceptance");
     acceptance_histogram(&[0, 1, 1, 2, 3, 3, 3, 4, 4, 4, 4, 2], &stem).unwrap();
     assert_png_and_svg(&stem, "accepted tokens");
-    assert!(matches!(acceptance_histogram(&[], &dir.join("x")), Err(PlotError::NoData(_))));
+    assert!(matches!(
+        acceptance_histogram(&[], &dir.join("x")),
+        Err(PlotError::NoData(_))
+    ));
     fs::remove_dir_all(&dir).unwrap();
 }
 

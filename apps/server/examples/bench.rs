@@ -87,12 +87,20 @@ async fn one(client: &reqwest::Client, args: &Args, input: &Input) -> Outcome {
     if args.endpoint != "/transcribe" {
         form = form.text("response_format", args.response_format.clone());
     }
-    let resp = client.post(format!("{}{}", args.url, args.endpoint)).multipart(form).send().await;
+    let resp = client
+        .post(format!("{}{}", args.url, args.endpoint))
+        .multipart(form)
+        .send()
+        .await;
     let ok = match resp {
         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
         Err(_) => false,
     };
-    Outcome { ok, latency_s: t0.elapsed().as_secs_f64(), audio_s: if ok { input.audio_s } else { 0.0 } }
+    Outcome {
+        ok,
+        latency_s: t0.elapsed().as_secs_f64(),
+        audio_s: if ok { input.audio_s } else { 0.0 },
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -104,8 +112,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Reads a few counters from `/metrics`.
-async fn scrape(client: &reqwest::Client, url: &str) -> Result<std::collections::HashMap<String, f64>> {
-    let text = client.get(format!("{url}/metrics")).send().await?.text().await?;
+async fn scrape(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<std::collections::HashMap<String, f64>> {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let mut m = std::collections::HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         if let Some((k, v)) = line.rsplit_once(' ') {
@@ -129,28 +145,53 @@ async fn main() -> Result<()> {
         .map(|p| {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
             let ext = p.extension().and_then(|e| e.to_str());
-            let samples = whisper_burn::audio::decode_audio_bytes(bytes.clone(), ext).with_context(|| format!("decoding {}", p.display()))?;
+            let samples = whisper_burn::audio::decode_audio_bytes(bytes.clone(), ext)
+                .with_context(|| format!("decoding {}", p.display()))?;
             Ok(Input {
-                name: p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "audio".into()),
+                name: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "audio".into()),
                 bytes,
                 audio_s: whisper_burn::audio::duration_s(&samples),
             })
         })
         .collect::<Result<_>>()?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).pool_max_idle_per_host(64).build()?;
-    let health = client.get(format!("{}/health", args.url)).send().await.context("is the server running?")?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.timeout_s))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let health = client
+        .get(format!("{}/health", args.url))
+        .send()
+        .await
+        .context("is the server running?")?;
     if !health.status().is_success() {
         bail!("{}/health answered {}", args.url, health.status());
     }
     let info: serde_json::Value = health.json().await.unwrap_or_default();
-    eprintln!("server: model {} draft {} device {}", info["model"], info["draft"], info["device"]);
+    eprintln!(
+        "server: model {} draft {} device {}",
+        info["model"], info["draft"], info["device"]
+    );
     for i in 0..args.warmup {
         one(&client, &args, &inputs[i % inputs.len()]).await;
     }
 
     println!(
         "{:<22} {:>4} {:>5} {:>4} {:>8} {:>7} {:>8} {:>7} {:>7} {:>7} {:>6} {:>7}",
-        "config", "conc", "reqs", "err", "wall_s", "req/s", "audio_x", "p50_s", "p95_s", "p99_s", "batch", "accept"
+        "config",
+        "conc",
+        "reqs",
+        "err",
+        "wall_s",
+        "req/s",
+        "audio_x",
+        "p50_s",
+        "p95_s",
+        "p99_s",
+        "batch",
+        "accept"
     );
     for &conc in &args.concurrency {
         let before = scrape(&client, &args.url).await?;
@@ -165,16 +206,29 @@ async fn main() -> Result<()> {
             .await;
         let wall = t0.elapsed().as_secs_f64();
         let after = scrape(&client, &args.url).await?;
-        let delta = |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
-        let mut lat: Vec<f64> = outcomes.iter().filter(|o| o.ok).map(|o| o.latency_s).collect();
+        let delta =
+            |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+        let mut lat: Vec<f64> = outcomes
+            .iter()
+            .filter(|o| o.ok)
+            .map(|o| o.latency_s)
+            .collect();
         lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let ok = lat.len();
         let errors = outcomes.len() - ok;
         let audio: f64 = outcomes.iter().map(|o| o.audio_s).sum();
         let batches = delta("whisper_batch_size_count");
-        let mean_batch = if batches > 0.0 { delta("whisper_batch_size_sum") / batches } else { f64::NAN };
+        let mean_batch = if batches > 0.0 {
+            delta("whisper_batch_size_sum") / batches
+        } else {
+            f64::NAN
+        };
         let drafted = delta("whisper_speculative_drafted_tokens_total");
-        let acceptance = if drafted > 0.0 { delta("whisper_speculative_accepted_tokens_total") / drafted } else { f64::NAN };
+        let acceptance = if drafted > 0.0 {
+            delta("whisper_speculative_accepted_tokens_total") / drafted
+        } else {
+            f64::NAN
+        };
         let row = serde_json::json!({
             "config": args.label, "concurrency": conc, "requests": outcomes.len(), "errors": errors,
             "wall_s": wall, "requests_per_s": ok as f64 / wall, "audio_s_per_s": audio / wall,
@@ -202,7 +256,10 @@ async fn main() -> Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).ok();
             }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             writeln!(f, "{row}")?;
         }
     }

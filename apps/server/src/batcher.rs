@@ -42,7 +42,15 @@ pub struct Job {
 impl Job {
     pub fn new(audio: Vec<f32>, opts: DecodeOptions) -> (Self, oneshot::Receiver<JobResult>) {
         let (tx, rx) = oneshot::channel();
-        (Self { audio, opts, enqueued: Instant::now(), reply: tx }, rx)
+        (
+            Self {
+                audio,
+                opts,
+                enqueued: Instant::now(),
+                reply: tx,
+            },
+            rx,
+        )
     }
 
     pub fn audio_s(&self) -> f64 {
@@ -82,9 +90,18 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(capacity: usize, max_audio_s: f64, retry_after_s: u64, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        capacity: usize,
+        max_audio_s: f64,
+        retry_after_s: u64,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
-            state: Mutex::new(QueueState { jobs: VecDeque::new(), audio_s: 0.0, closed: false }),
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                audio_s: 0.0,
+                closed: false,
+            }),
             notify: Notify::new(),
             capacity,
             max_audio_s,
@@ -102,14 +119,23 @@ impl JobQueue {
     pub fn push(&self, job: Job) -> Result<(), (Job, ApiError)> {
         let mut s = self.lock();
         if s.closed {
-            return Err((job, ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down").with_retry_after(self.retry_after_s)));
+            return Err((
+                job,
+                ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down")
+                    .with_retry_after(self.retry_after_s),
+            ));
         }
         let audio_s = job.audio_s();
-        if s.jobs.len() >= self.capacity || (s.audio_s + audio_s > self.max_audio_s && !s.jobs.is_empty()) {
+        if s.jobs.len() >= self.capacity
+            || (s.audio_s + audio_s > self.max_audio_s && !s.jobs.is_empty())
+        {
             self.purge_cancelled(&mut s);
         }
         if s.jobs.len() >= self.capacity {
-            let msg = format!("the request queue is full ({} waiting); retry later", s.jobs.len());
+            let msg = format!(
+                "the request queue is full ({} waiting); retry later",
+                s.jobs.len()
+            );
             return Err((job, ApiError::overloaded(msg, self.retry_after_s)));
         }
         if s.audio_s + audio_s > self.max_audio_s && !s.jobs.is_empty() {
@@ -143,8 +169,12 @@ impl JobQueue {
     }
 
     fn publish(&self, s: &QueueState) {
-        self.metrics.queue_depth.store(s.jobs.len() as u64, Ordering::Relaxed);
-        self.metrics.queued_audio_ms.store((s.audio_s.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+        self.metrics
+            .queue_depth
+            .store(s.jobs.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .queued_audio_ms
+            .store((s.audio_s.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
     }
 
     /// Drops jobs whose client went away.
@@ -153,7 +183,9 @@ impl JobQueue {
         s.jobs.retain(|j| j.is_live());
         let removed = before - s.jobs.len();
         if removed > 0 {
-            self.metrics.cancelled.fetch_add(removed as u64, Ordering::Relaxed);
+            self.metrics
+                .cancelled
+                .fetch_add(removed as u64, Ordering::Relaxed);
             s.audio_s = s.jobs.iter().map(Job::audio_s).sum();
             self.publish(s);
         }
@@ -161,7 +193,11 @@ impl JobQueue {
 
     /// `Ok(Some(jobs))`: a batch; `Ok(None)`: closed and drained; `Err(deadline)`: wait
     /// for a new job or until the deadline (if any).
-    fn try_take(&self, max_batch: usize, max_wait: Duration) -> Result<Option<Vec<Job>>, Option<Instant>> {
+    fn try_take(
+        &self,
+        max_batch: usize,
+        max_wait: Duration,
+    ) -> Result<Option<Vec<Job>>, Option<Instant>> {
         let mut s = self.lock();
         self.purge_cancelled(&mut s);
         let Some(front) = s.jobs.front() else {
@@ -169,7 +205,12 @@ impl JobQueue {
         };
         let key = front.opts.clone();
         let deadline = front.enqueued + max_wait;
-        let compatible = s.jobs.iter().filter(|j| j.opts == key).take(max_batch).count();
+        let compatible = s
+            .jobs
+            .iter()
+            .filter(|j| j.opts == key)
+            .take(max_batch)
+            .count();
         if compatible < max_batch && Instant::now() < deadline && !s.closed {
             return Err(Some(deadline));
         }
@@ -218,15 +259,25 @@ pub async fn run_batcher(
     max_wait: Duration,
 ) {
     loop {
-        let Ok(permit) = idle.clone().acquire_owned().await else { break };
-        let Some(jobs) = queue.next_batch(max_batch, max_wait).await else { break };
+        let Ok(permit) = idle.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(jobs) = queue.next_batch(max_batch, max_wait).await else {
+            break;
+        };
         if jobs.is_empty() {
             continue;
         }
         let opts = jobs[0].opts.clone();
-        if let Err(std::sync::mpsc::SendError(batch)) = to_worker.send(Batch { jobs, opts, idle: permit }) {
+        if let Err(std::sync::mpsc::SendError(batch)) = to_worker.send(Batch {
+            jobs,
+            opts,
+            idle: permit,
+        }) {
             for j in batch.jobs {
-                let _ = j.reply.send(Err(ApiError::inference_failed("the inference thread is not running")));
+                let _ = j.reply.send(Err(ApiError::inference_failed(
+                    "the inference thread is not running",
+                )));
             }
         }
     }
@@ -282,9 +333,17 @@ mod tests {
     #[tokio::test]
     async fn batches_group_equal_options_in_order() {
         let q = queue(10);
-        let ts = DecodeOptions { timestamps: true, ..Default::default() };
+        let ts = DecodeOptions {
+            timestamps: true,
+            ..Default::default()
+        };
         let mut rx = Vec::new();
-        for o in [DecodeOptions::default(), ts.clone(), DecodeOptions::default(), DecodeOptions::default()] {
+        for o in [
+            DecodeOptions::default(),
+            ts.clone(),
+            DecodeOptions::default(),
+            DecodeOptions::default(),
+        ] {
             let (j, r) = job(o, 1.0);
             q.push(j).unwrap();
             rx.push(r);
@@ -325,7 +384,10 @@ mod tests {
         let t0 = Instant::now();
         let b = q.next_batch(4, Duration::from_millis(50)).await.unwrap();
         assert_eq!(b.len(), 1);
-        assert!(t0.elapsed() >= Duration::from_millis(40), "waited for the deadline");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(40),
+            "waited for the deadline"
+        );
     }
 
     #[tokio::test]
@@ -337,8 +399,17 @@ mod tests {
         let (b, _rb) = job(DecodeOptions::default(), 1.0);
         assert_eq!(q.push(b).unwrap_err().1.code, ErrorCode::ShuttingDown);
         let t0 = Instant::now();
-        assert_eq!(q.next_batch(4, Duration::from_secs(10)).await.unwrap().len(), 1);
-        assert!(t0.elapsed() < Duration::from_secs(1), "no waiting once closed");
+        assert_eq!(
+            q.next_batch(4, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "no waiting once closed"
+        );
         assert!(q.next_batch(4, Duration::from_secs(10)).await.is_none());
     }
 }

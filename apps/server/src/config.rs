@@ -1,8 +1,8 @@
 //! Server settings: command-line flags (clap) with defaults usable from tests.
-use whisper_burn::backend::DeviceKind;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::time::Duration;
+use whisper_burn::backend::DeviceKind;
 
 /// Everything the server needs to know, all of it settable from the command line.
 #[derive(Debug, Clone, Args)]
@@ -59,7 +59,10 @@ pub struct ServerConfig {
 }
 
 fn default_decode_concurrency() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
 }
 
 impl Default for ServerConfig {
@@ -106,7 +109,9 @@ impl ServerConfig {
         if self.max_queued_audio_s.is_nan() || self.max_queued_audio_s <= 0.0 {
             bail!("--max-queued-audio-s must be a positive number");
         }
-        self.draft.parse::<spec_engine::DraftSpec>().map_err(|e| anyhow::anyhow!("--draft: {e}"))?;
+        self.draft
+            .parse::<spec_engine::DraftSpec>()
+            .map_err(|e| anyhow::anyhow!("--draft: {e}"))?;
         Ok(())
     }
 
@@ -138,6 +143,10 @@ impl ServerConfig {
     /// included).
     pub fn accepts_model(&self, requested: &str) -> bool {
         let r = requested.trim();
-        r.is_empty() || r == "whisper-1" || r == self.main || r == self.main.trim_end_matches('/') || r == self.model_id()
+        r.is_empty()
+            || r == "whisper-1"
+            || r == self.main
+            || r == self.main.trim_end_matches('/')
+            || r == self.model_id()
     }
 }

@@ -45,7 +45,8 @@ impl Connections {
         use std::os::fd::AsFd;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(fd) = stream.as_fd().try_clone_to_owned() {
-            self.lock().insert(peer, (id, std::net::TcpStream::from(fd)));
+            self.lock()
+                .insert(peer, (id, std::net::TcpStream::from(fd)));
         }
         id
     }
@@ -71,7 +72,9 @@ impl Connections {
             dup.set_nonblocking(true).ok()?;
             TcpStream::from_std(dup).ok()
         });
-        let Some(stream) = watch else { return std::future::pending().await };
+        let Some(stream) = watch else {
+            return std::future::pending().await;
+        };
         let mut byte = [0u8; 1];
         match stream.peek(&mut byte).await {
             Ok(0) | Err(_) => {}
@@ -90,7 +93,11 @@ pub struct TrackingAcceptor {
 impl TrackingAcceptor {
     pub fn new(listener: TcpListener, connections: Arc<Connections>) -> io::Result<Self> {
         let local = LocalAddr(listener.local_addr()?.into());
-        Ok(Self { listener, local, connections })
+        Ok(Self {
+            listener,
+            local,
+            connections,
+        })
     }
 }
 
@@ -101,12 +108,24 @@ impl Acceptor for TrackingAcceptor {
         vec![self.local.clone()]
     }
 
-    async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
+    async fn accept(
+        &mut self,
+    ) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
         let (stream, peer) = self.listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let id = self.connections.register(peer, &stream);
-        let io = TrackedStream { inner: stream, peer, id, connections: self.connections.clone() };
-        Ok((io, self.local.clone(), RemoteAddr(peer.into()), poem::http::uri::Scheme::HTTP))
+        let io = TrackedStream {
+            inner: stream,
+            peer,
+            id,
+            connections: self.connections.clone(),
+        };
+        Ok((
+            io,
+            self.local.clone(),
+            RemoteAddr(peer.into()),
+            poem::http::uri::Scheme::HTTP,
+        ))
     }
 }
 
@@ -125,13 +144,21 @@ impl Drop for TrackedStream {
 }
 
 impl AsyncRead for TrackedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TrackedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -140,7 +167,11 @@ impl AsyncWrite for TrackedStream {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {

@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: a stable `code`, a status and a message, rendered as
 //! `{"error": {"code": "...", "message": "..."}}`.
-use poem::http::{header, StatusCode};
 use poem::error::ResponseError;
+use poem::http::{header, StatusCode};
 use poem::Response;
 use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
@@ -100,7 +100,12 @@ impl ErrorCode {
     /// OpenAI's error `type` for the same class of problem.
     fn openai_type(self) -> &'static str {
         match self.status() {
-            s if s.is_server_error() && self != ErrorCode::ModelLoading && self != ErrorCode::ShuttingDown => "server_error",
+            s if s.is_server_error()
+                && self != ErrorCode::ModelLoading
+                && self != ErrorCode::ShuttingDown =>
+            {
+                "server_error"
+            }
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => "rate_limit_error",
             _ => "invalid_request_error",
         }
@@ -125,7 +130,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after_s: None, param: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after_s: None,
+            param: None,
+        }
     }
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
@@ -156,21 +166,37 @@ impl ApiError {
     pub fn from_audio(err: &whisper_burn::WhisperError) -> Self {
         use whisper_burn::WhisperError as W;
         match err {
-            W::EmptyAudio => Self::new(ErrorCode::EmptyAudio, "the uploaded audio contains no samples").with_param("file"),
-            W::UnsupportedAudio(m) => {
-                Self::new(ErrorCode::UnsupportedAudio, format!("unsupported audio format: {m}")).with_param("file")
-            }
-            W::CorruptAudio(m) => Self::new(ErrorCode::InvalidAudio, format!("could not decode the audio: {m}")).with_param("file"),
-            other => Self::new(ErrorCode::InvalidAudio, format!("could not decode the audio: {other}")).with_param("file"),
+            W::EmptyAudio => Self::new(
+                ErrorCode::EmptyAudio,
+                "the uploaded audio contains no samples",
+            )
+            .with_param("file"),
+            W::UnsupportedAudio(m) => Self::new(
+                ErrorCode::UnsupportedAudio,
+                format!("unsupported audio format: {m}"),
+            )
+            .with_param("file"),
+            W::CorruptAudio(m) => Self::new(
+                ErrorCode::InvalidAudio,
+                format!("could not decode the audio: {m}"),
+            )
+            .with_param("file"),
+            other => Self::new(
+                ErrorCode::InvalidAudio,
+                format!("could not decode the audio: {other}"),
+            )
+            .with_param("file"),
         }
     }
 
     /// Maps an inference error of the engine.
     pub fn from_engine(err: &spec_engine::SpecError) -> Self {
         match err {
-            spec_engine::SpecError::Whisper(whisper_burn::WhisperError::EmptyAudio) => {
-                Self::new(ErrorCode::EmptyAudio, "the uploaded audio contains no samples").with_param("file")
-            }
+            spec_engine::SpecError::Whisper(whisper_burn::WhisperError::EmptyAudio) => Self::new(
+                ErrorCode::EmptyAudio,
+                "the uploaded audio contains no samples",
+            )
+            .with_param("file"),
             other => Self::inference_failed(format!("inference failed: {other}")),
         }
     }
@@ -206,7 +232,9 @@ impl ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_else(|_| b"{}".to_vec());
-        let mut builder = Response::builder().status(self.status()).header(header::CONTENT_TYPE, "application/json");
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "application/json");
         if let Some(s) = self.retry_after_s {
             builder = builder.header(header::RETRY_AFTER, s.to_string());
         }
@@ -253,7 +281,10 @@ impl ApiResponse for ApiError {
                 description,
                 status: Some(status),
                 status_range: None,
-                content: vec![MetaMediaType { content_type: "application/json", schema: ErrorEnvelope::schema_ref() }],
+                content: vec![MetaMediaType {
+                    content_type: "application/json",
+                    schema: ErrorEnvelope::schema_ref(),
+                }],
                 headers: if status == 429 || status == 503 {
                     vec![MetaHeader {
                         name: "Retry-After".into(),

@@ -30,7 +30,10 @@ impl ResponseFormat {
 
     /// Formats with segment times need timestamp decoding.
     pub fn needs_timestamps(self) -> bool {
-        matches!(self, ResponseFormat::Srt | ResponseFormat::Vtt | ResponseFormat::VerboseJson)
+        matches!(
+            self,
+            ResponseFormat::Srt | ResponseFormat::Vtt | ResponseFormat::VerboseJson
+        )
     }
 
     pub fn content_type(self) -> &'static str {
@@ -76,8 +79,13 @@ pub fn to_srt(segments: &[Segment]) -> String {
 pub fn to_vtt(segments: &[Segment]) -> String {
     let mut out = String::from("WEBVTT\n\n");
     for s in segments {
-        let _ =
-            write!(out, "{} --> {}\n{}\n\n", timestamp(s.start_s as f64, '.'), timestamp(s.end_s as f64, '.'), cue_text(&s.text));
+        let _ = write!(
+            out,
+            "{} --> {}\n{}\n\n",
+            timestamp(s.start_s as f64, '.'),
+            timestamp(s.end_s as f64, '.'),
+            cue_text(&s.text)
+        );
     }
     out
 }
@@ -228,12 +236,21 @@ pub fn language_code(input: &str) -> Option<&'static str> {
         .iter()
         .find(|(c, n)| *c == l || *n == l)
         .map(|(c, _)| *c)
-        .or_else(|| LANGUAGE_ALIASES.iter().find(|(a, _)| *a == l).map(|(_, c)| *c))
+        .or_else(|| {
+            LANGUAGE_ALIASES
+                .iter()
+                .find(|(a, _)| *a == l)
+                .map(|(_, c)| *c)
+        })
 }
 
 /// The English name of a Whisper language code (the code itself when unknown).
 pub fn language_name(code: &str) -> String {
-    LANGUAGE_NAMES.iter().find(|(c, _)| *c == code).map(|(_, n)| n.to_string()).unwrap_or_else(|| code.to_string())
+    LANGUAGE_NAMES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| code.to_string())
 }
 
 #[cfg(test)]
@@ -241,7 +258,12 @@ mod tests {
     use super::*;
 
     fn seg(a: f32, b: f32, t: &str) -> Segment {
-        Segment { start_s: a, end_s: b, text: t.into(), tokens: vec![] }
+        Segment {
+            start_s: a,
+            end_s: b,
+            text: t.into(),
+            tokens: vec![],
+        }
     }
 
     #[test]
@@ -268,8 +290,14 @@ mod tests {
         assert_eq!(language_code("castilian"), Some("es"));
         assert_eq!(language_code("xx"), None);
         assert_eq!(language_name("de"), "german");
-        assert_eq!(LANGUAGE_NAMES.len(), whisper_burn::tokenizer::LANGUAGES.len());
-        for ((c, _), w) in LANGUAGE_NAMES.iter().zip(whisper_burn::tokenizer::LANGUAGES) {
+        assert_eq!(
+            LANGUAGE_NAMES.len(),
+            whisper_burn::tokenizer::LANGUAGES.len()
+        );
+        for ((c, _), w) in LANGUAGE_NAMES
+            .iter()
+            .zip(whisper_burn::tokenizer::LANGUAGES)
+        {
             assert_eq!(*c, w);
         }
     }
@@ -283,7 +311,10 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(ResponseFormat::parse("verbose_json"), Some(ResponseFormat::VerboseJson));
+        assert_eq!(
+            ResponseFormat::parse("verbose_json"),
+            Some(ResponseFormat::VerboseJson)
+        );
         assert_eq!(ResponseFormat::parse(""), Some(ResponseFormat::Json));
         assert_eq!(ResponseFormat::parse("xml"), None);
         assert!(ResponseFormat::Srt.needs_timestamps());

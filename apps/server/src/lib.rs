@@ -17,6 +17,6 @@ pub mod state;
 pub mod worker;
 
 pub use config::ServerConfig;
-pub use whisper_burn::backend::DeviceKind;
 pub use errors::{ApiError, ErrorCode};
 pub use server::{serve, start, ServerHandle};
+pub use whisper_burn::backend::DeviceKind;

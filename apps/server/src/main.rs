@@ -17,7 +17,10 @@ struct Serve(ServerConfig);
 impl BackendTask for Serve {
     type Output = Result<()>;
     fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("whisper-server-io").build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("whisper-server-io")
+            .build()?;
         runtime.block_on(whisper_server::serve::<B>(self.0, device))
     }
 }
@@ -25,7 +28,8 @@ impl BackendTask for Serve {
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

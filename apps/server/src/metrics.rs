@@ -6,17 +6,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Endpoints counted by name; any other path is counted as `other` (bounded label set).
-pub const ENDPOINTS: [&str; 8] =
-    ["/transcribe", "/v1/audio/transcriptions", "/v1/audio/translations", "/health", "/metrics", "/openapi.json", "/docs", "other"];
+pub const ENDPOINTS: [&str; 8] = [
+    "/transcribe",
+    "/v1/audio/transcriptions",
+    "/v1/audio/translations",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "other",
+];
 
 pub fn endpoint_label(path: &str) -> &'static str {
     if path.starts_with("/docs") {
         return "/docs";
     }
-    ENDPOINTS.iter().find(|e| **e == path).copied().unwrap_or("other")
+    ENDPOINTS
+        .iter()
+        .find(|e| **e == path)
+        .copied()
+        .unwrap_or("other")
 }
 
-const LATENCY_BUCKETS: [f64; 14] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 const BATCH_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 
 /// A cumulative histogram with fixed upper bounds.
@@ -30,7 +44,12 @@ pub struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Self { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+        Self {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     pub fn observe(&mut self, v: f64) {
@@ -52,8 +71,16 @@ impl Histogram {
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
@@ -128,10 +155,19 @@ impl Metrics {
     }
 
     /// One finished HTTP request.
-    pub fn record_request(&self, endpoint: &'static str, status: u16, latency_s: f64, error: Option<ErrorCode>) {
+    pub fn record_request(
+        &self,
+        endpoint: &'static str,
+        status: u16,
+        latency_s: f64,
+        error: Option<ErrorCode>,
+    ) {
         let mut g = self.lock();
         *g.requests.entry((endpoint, status)).or_default() += 1;
-        g.request_latency.entry(endpoint).or_insert_with(|| Histogram::new(&LATENCY_BUCKETS)).observe(latency_s);
+        g.request_latency
+            .entry(endpoint)
+            .or_insert_with(|| Histogram::new(&LATENCY_BUCKETS))
+            .observe(latency_s);
         if let Some(code) = error {
             *g.errors.entry(code).or_default() += 1;
         }
@@ -153,9 +189,12 @@ impl Metrics {
     pub fn record_transcript(&self, t: &whisper_burn::Transcript) {
         self.transcriptions.fetch_add(1, Ordering::Relaxed);
         self.drafted.fetch_add(t.drafted as u64, Ordering::Relaxed);
-        self.accepted.fetch_add(t.accepted as u64, Ordering::Relaxed);
-        self.main_passes.fetch_add(t.main_passes as u64, Ordering::Relaxed);
-        self.generated_tokens.fetch_add(t.tokens.len() as u64, Ordering::Relaxed);
+        self.accepted
+            .fetch_add(t.accepted as u64, Ordering::Relaxed);
+        self.main_passes
+            .fetch_add(t.main_passes as u64, Ordering::Relaxed);
+        self.generated_tokens
+            .fetch_add(t.tokens.len() as u64, Ordering::Relaxed);
         let mut g = self.lock();
         g.audio_s_total += t.audio_s;
         g.encode_s_total += t.encode_s;
@@ -170,7 +209,10 @@ impl Metrics {
 
         o.push_str("# HELP whisper_requests_total HTTP requests by endpoint and status.\n# TYPE whisper_requests_total counter\n");
         for ((endpoint, status), n) in &g.requests {
-            let _ = writeln!(o, "whisper_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                o,
+                "whisper_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+            );
         }
         o.push_str("# HELP whisper_errors_total Error answers by error code.\n# TYPE whisper_errors_total counter\n");
         for code in ErrorCode::ALL {
@@ -179,50 +221,132 @@ impl Metrics {
         }
         o.push_str("# HELP whisper_request_duration_seconds HTTP request latency by endpoint.\n# TYPE whisper_request_duration_seconds histogram\n");
         for (endpoint, h) in &g.request_latency {
-            h.render(&mut o, "whisper_request_duration_seconds", &format!("endpoint=\"{endpoint}\""));
+            h.render(
+                &mut o,
+                "whisper_request_duration_seconds",
+                &format!("endpoint=\"{endpoint}\""),
+            );
         }
         o.push_str("# HELP whisper_queue_wait_seconds Time from enqueueing to the start of inference.\n# TYPE whisper_queue_wait_seconds histogram\n");
-        g.queue_wait.render(&mut o, "whisper_queue_wait_seconds", "");
+        g.queue_wait
+            .render(&mut o, "whisper_queue_wait_seconds", "");
         o.push_str("# HELP whisper_inference_duration_seconds Wall time of one batch in the model.\n# TYPE whisper_inference_duration_seconds histogram\n");
-        g.inference_latency.render(&mut o, "whisper_inference_duration_seconds", "");
+        g.inference_latency
+            .render(&mut o, "whisper_inference_duration_seconds", "");
         o.push_str("# HELP whisper_batch_size Requests per inference batch.\n# TYPE whisper_batch_size histogram\n");
         g.batch_size.render(&mut o, "whisper_batch_size", "");
 
         let gauges: [(&str, &str, f64); 8] = [
-            ("whisper_queue_depth", "Requests waiting for inference.", load(&self.queue_depth) as f64),
-            ("whisper_queue_capacity", "Most requests that may wait for inference.", self.queue_capacity as f64),
-            ("whisper_queued_audio_seconds", "Seconds of audio waiting for inference.", load(&self.queued_audio_ms) as f64 / 1000.0),
-            ("whisper_in_flight_requests", "Transcription requests admitted and not yet answered.", load(&self.in_flight) as f64),
-            ("whisper_audio_decodes_in_progress", "Uploads being decoded to samples.", load(&self.decoding) as f64),
-            ("whisper_max_batch", "Configured largest batch.", self.max_batch as f64),
-            ("whisper_model_loaded", "1 once the model is loaded and serving.", load(&self.model_loaded) as f64),
-            ("whisper_speculative_acceptance_rate", "Accepted over drafted tokens since start.", {
-                let d = load(&self.drafted);
-                if d == 0 {
-                    0.0
-                } else {
-                    load(&self.accepted) as f64 / d as f64
-                }
-            }),
+            (
+                "whisper_queue_depth",
+                "Requests waiting for inference.",
+                load(&self.queue_depth) as f64,
+            ),
+            (
+                "whisper_queue_capacity",
+                "Most requests that may wait for inference.",
+                self.queue_capacity as f64,
+            ),
+            (
+                "whisper_queued_audio_seconds",
+                "Seconds of audio waiting for inference.",
+                load(&self.queued_audio_ms) as f64 / 1000.0,
+            ),
+            (
+                "whisper_in_flight_requests",
+                "Transcription requests admitted and not yet answered.",
+                load(&self.in_flight) as f64,
+            ),
+            (
+                "whisper_audio_decodes_in_progress",
+                "Uploads being decoded to samples.",
+                load(&self.decoding) as f64,
+            ),
+            (
+                "whisper_max_batch",
+                "Configured largest batch.",
+                self.max_batch as f64,
+            ),
+            (
+                "whisper_model_loaded",
+                "1 once the model is loaded and serving.",
+                load(&self.model_loaded) as f64,
+            ),
+            (
+                "whisper_speculative_acceptance_rate",
+                "Accepted over drafted tokens since start.",
+                {
+                    let d = load(&self.drafted);
+                    if d == 0 {
+                        0.0
+                    } else {
+                        load(&self.accepted) as f64 / d as f64
+                    }
+                },
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let counters: [(&str, &str, f64); 11] = [
-            ("whisper_audio_seconds_total", "Seconds of audio transcribed.", g.audio_s_total),
-            ("whisper_encode_seconds_total", "Encoder seconds (per-request shares).", g.encode_s_total),
-            ("whisper_decode_seconds_total", "Decoder seconds (per-request shares).", g.decode_s_total),
-            ("whisper_transcriptions_total", "Transcripts delivered by the model.", load(&self.transcriptions) as f64),
-            ("whisper_batches_total", "Inference batches run.", load(&self.batches) as f64),
-            ("whisper_cancelled_requests_total", "Queued requests dropped because the client went away.", load(&self.cancelled) as f64),
-            ("whisper_speculative_drafted_tokens_total", "Tokens proposed by the draft.", load(&self.drafted) as f64),
-            ("whisper_speculative_accepted_tokens_total", "Drafted tokens the main model accepted.", load(&self.accepted) as f64),
-            ("whisper_main_model_passes_total", "Decoder forward passes of the main model.", load(&self.main_passes) as f64),
-            ("whisper_generated_tokens_total", "Text tokens generated.", load(&self.generated_tokens) as f64),
+            (
+                "whisper_audio_seconds_total",
+                "Seconds of audio transcribed.",
+                g.audio_s_total,
+            ),
+            (
+                "whisper_encode_seconds_total",
+                "Encoder seconds (per-request shares).",
+                g.encode_s_total,
+            ),
+            (
+                "whisper_decode_seconds_total",
+                "Decoder seconds (per-request shares).",
+                g.decode_s_total,
+            ),
+            (
+                "whisper_transcriptions_total",
+                "Transcripts delivered by the model.",
+                load(&self.transcriptions) as f64,
+            ),
+            (
+                "whisper_batches_total",
+                "Inference batches run.",
+                load(&self.batches) as f64,
+            ),
+            (
+                "whisper_cancelled_requests_total",
+                "Queued requests dropped because the client went away.",
+                load(&self.cancelled) as f64,
+            ),
+            (
+                "whisper_speculative_drafted_tokens_total",
+                "Tokens proposed by the draft.",
+                load(&self.drafted) as f64,
+            ),
+            (
+                "whisper_speculative_accepted_tokens_total",
+                "Drafted tokens the main model accepted.",
+                load(&self.accepted) as f64,
+            ),
+            (
+                "whisper_main_model_passes_total",
+                "Decoder forward passes of the main model.",
+                load(&self.main_passes) as f64,
+            ),
+            (
+                "whisper_generated_tokens_total",
+                "Text tokens generated.",
+                load(&self.generated_tokens) as f64,
+            ),
             ("whisper_build_info", "Constant 1.", 1.0),
         ];
         for (name, help, v) in counters {
-            let kind = if name == "whisper_build_info" { "gauge" } else { "counter" };
+            let kind = if name == "whisper_build_info" {
+                "gauge"
+            } else {
+                "counter"
+            };
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
         o

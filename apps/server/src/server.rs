@@ -49,7 +49,9 @@ impl ServerHandle {
                 ModelStatus::Failed(e) => return Err(anyhow!("loading the model failed: {e}")),
                 ModelStatus::Loading => {}
             }
-            rx.changed().await.map_err(|_| anyhow!("the inference thread ended while loading"))?;
+            rx.changed()
+                .await
+                .map_err(|_| anyhow!("the inference thread ended while loading"))?;
         }
     }
 
@@ -88,7 +90,9 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
-                poem::Response::builder().content_type("application/json").body(spec.clone())
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
             }),
         )
         .nest("/docs", docs)
@@ -111,13 +115,31 @@ pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Resul
     let acceptor = TrackingAcceptor::new(listener, connections.clone())?;
 
     let metrics = Arc::new(Metrics::new(config.queue_capacity, config.max_batch));
-    let queue = Arc::new(JobQueue::new(config.queue_capacity, config.max_queued_audio_s, config.retry_after_s, metrics.clone()));
+    let queue = Arc::new(JobQueue::new(
+        config.queue_capacity,
+        config.max_queued_audio_s,
+        config.retry_after_s,
+        metrics.clone(),
+    ));
     let (status_tx, status_rx) = tokio::sync::watch::channel(ModelStatus::Loading);
     let (batch_tx, batch_rx) = std::sync::mpsc::channel();
-    let worker = worker::spawn::<B>(&config, device, batch_rx, status_tx, metrics.clone()).context("starting the inference thread")?;
-    let batcher = tokio::spawn(run_batcher(queue.clone(), batch_tx, Arc::new(Semaphore::new(1)), config.max_batch, config.max_wait()));
+    let worker = worker::spawn::<B>(&config, device, batch_rx, status_tx, metrics.clone())
+        .context("starting the inference thread")?;
+    let batcher = tokio::spawn(run_batcher(
+        queue.clone(),
+        batch_tx,
+        Arc::new(Semaphore::new(1)),
+        config.max_batch,
+        config.max_wait(),
+    ));
 
-    let state = Arc::new(AppState::new(config.clone(), queue.clone(), metrics, status_rx, connections));
+    let state = Arc::new(AppState::new(
+        config.clone(),
+        queue.clone(),
+        metrics,
+        status_rx,
+        connections,
+    ));
     let app = app(state.clone());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let timeout = Duration::from_secs(config.shutdown_timeout_s);
@@ -128,7 +150,9 @@ pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Resul
             tracing::info!("shutting down: finishing in-flight requests");
             state2.begin_shutdown();
         };
-        let served = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(timeout)).await;
+        let served = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, signal, Some(timeout))
+            .await;
         // Every connection is done: nothing more can be queued. Finish what is queued.
         queue.close();
         let _ = batcher.await;
@@ -141,7 +165,12 @@ pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Resul
         }
     });
     tracing::info!("listening on http://{addr}");
-    Ok(ServerHandle { addr, state, shutdown: Some(shutdown_tx), task })
+    Ok(ServerHandle {
+        addr,
+        state,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -66,7 +66,10 @@ impl AppState {
     /// The loaded model, or why new requests cannot be admitted now.
     pub fn ready_model(&self) -> Result<Arc<ModelInfo>, ApiError> {
         if self.is_shutting_down() {
-            return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down").with_retry_after(self.config.retry_after_s));
+            return Err(
+                ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down")
+                    .with_retry_after(self.config.retry_after_s),
+            );
         }
         self.model()
     }
@@ -75,9 +78,15 @@ impl AppState {
     pub fn model(&self) -> Result<Arc<ModelInfo>, ApiError> {
         match &*self.status.borrow() {
             ModelStatus::Ready(info) => Ok(info.clone()),
-            ModelStatus::Loading => Err(ApiError::new(ErrorCode::ModelLoading, "the model is still loading; retry shortly")
-                .with_retry_after(self.config.retry_after_s.max(5))),
-            ModelStatus::Failed(msg) => Err(ApiError::new(ErrorCode::InferenceFailed, format!("the model failed to load: {msg}"))),
+            ModelStatus::Loading => Err(ApiError::new(
+                ErrorCode::ModelLoading,
+                "the model is still loading; retry shortly",
+            )
+            .with_retry_after(self.config.retry_after_s.max(5))),
+            ModelStatus::Failed(msg) => Err(ApiError::new(
+                ErrorCode::InferenceFailed,
+                format!("the model failed to load: {msg}"),
+            )),
         }
     }
 
@@ -86,10 +95,16 @@ impl AppState {
         match self.admission.clone().try_acquire_owned() {
             Ok(permit) => {
                 self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-                Ok(InFlight { _permit: permit, metrics: self.metrics.clone() })
+                Ok(InFlight {
+                    _permit: permit,
+                    metrics: self.metrics.clone(),
+                })
             }
             Err(_) => Err(ApiError::overloaded(
-                format!("too many requests in flight ({}); retry later", self.config.max_in_flight()),
+                format!(
+                    "too many requests in flight ({}); retry later",
+                    self.config.max_in_flight()
+                ),
                 self.config.retry_after_s,
             )),
         }

@@ -43,54 +43,64 @@ pub fn spawn<B: Backend>(
     metrics: Arc<Metrics>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let config = config.clone();
-    std::thread::Builder::new().name("whisper-inference".into()).spawn(move || {
-        let t0 = Instant::now();
-        let engine = match load::<B>(&config, &device) {
-            Ok(e) => e,
-            Err(msg) => {
-                tracing::error!("loading the model failed: {msg}");
-                status.send_replace(ModelStatus::Failed(msg.clone()));
-                for batch in batches {
-                    fail_all(batch.jobs, &ApiError::inference_failed(format!("the model failed to load: {msg}")));
+    std::thread::Builder::new()
+        .name("whisper-inference".into())
+        .spawn(move || {
+            let t0 = Instant::now();
+            let engine = match load::<B>(&config, &device) {
+                Ok(e) => e,
+                Err(msg) => {
+                    tracing::error!("loading the model failed: {msg}");
+                    status.send_replace(ModelStatus::Failed(msg.clone()));
+                    for batch in batches {
+                        fail_all(
+                            batch.jobs,
+                            &ApiError::inference_failed(format!("the model failed to load: {msg}")),
+                        );
+                    }
+                    return;
                 }
-                return;
+            };
+            if !config.no_warmup {
+                let silence = vec![0.0f32; whisper_burn::audio::SAMPLE_RATE as usize];
+                if let Err(e) = engine.transcribe_batch(&[&silence], &DecodeOptions::default()) {
+                    tracing::warn!("warm-up inference failed: {e}");
+                }
             }
-        };
-        if !config.no_warmup {
-            let silence = vec![0.0f32; whisper_burn::audio::SAMPLE_RATE as usize];
-            if let Err(e) = engine.transcribe_batch(&[&silence], &DecodeOptions::default()) {
-                tracing::warn!("warm-up inference failed: {e}");
+            let info = ModelInfo {
+                id: config.model_id(),
+                main: config.main.clone(),
+                draft: engine.draft_name(),
+                multilingual: engine.main.tokenizer.multilingual,
+                device: config.device.to_string(),
+                load_s: t0.elapsed().as_secs_f64(),
+            };
+            tracing::info!(
+                "model `{}` loaded in {:.1} s (draft {}, multilingual {}, device {})",
+                info.main,
+                info.load_s,
+                info.draft,
+                info.multilingual,
+                info.device
+            );
+            metrics.model_loaded.store(1, Ordering::Relaxed);
+            status.send_replace(ModelStatus::Ready(Arc::new(info)));
+            for batch in batches {
+                run_batch(&engine, batch, &metrics);
             }
-        }
-        let info = ModelInfo {
-            id: config.model_id(),
-            main: config.main.clone(),
-            draft: engine.draft_name(),
-            multilingual: engine.main.tokenizer.multilingual,
-            device: config.device.to_string(),
-            load_s: t0.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            "model `{}` loaded in {:.1} s (draft {}, multilingual {}, device {})",
-            info.main,
-            info.load_s,
-            info.draft,
-            info.multilingual,
-            info.device
-        );
-        metrics.model_loaded.store(1, Ordering::Relaxed);
-        status.send_replace(ModelStatus::Ready(Arc::new(info)));
-        for batch in batches {
-            run_batch(&engine, batch, &metrics);
-        }
-        tracing::debug!("inference thread finished");
-    })
+            tracing::debug!("inference thread finished");
+        })
 }
 
 fn load<B: Backend>(config: &ServerConfig, device: &B::Device) -> Result<Engine<B>, String> {
     let draft: DraftSpec = config.draft.parse().map_err(|e| format!("{e}"))?;
-    let engine_config = EngineConfig { draft, draft_length: DraftLength::default() };
-    match catch_unwind(AssertUnwindSafe(|| Engine::<B>::load(&config.main, engine_config, device))) {
+    let engine_config = EngineConfig {
+        draft,
+        draft_length: DraftLength::default(),
+    };
+    match catch_unwind(AssertUnwindSafe(|| {
+        Engine::<B>::load(&config.main, engine_config, device)
+    })) {
         Ok(Ok(e)) => Ok(e),
         Ok(Err(e)) => Err(e.to_string()),
         Err(p) => Err(format!("panic while loading: {}", panic_message(&p))),
@@ -111,13 +121,24 @@ fn fail_all(jobs: Vec<Job>, err: &ApiError) {
 }
 
 /// Runs the engine on some inputs, turning panics into errors.
-fn infer<B: Backend>(engine: &Engine<B>, jobs: &[Job], opts: &DecodeOptions) -> Result<Vec<Transcript>, ApiError> {
+fn infer<B: Backend>(
+    engine: &Engine<B>,
+    jobs: &[Job],
+    opts: &DecodeOptions,
+) -> Result<Vec<Transcript>, ApiError> {
     let audios: Vec<&[f32]> = jobs.iter().map(|j| j.audio.as_slice()).collect();
     match catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&audios, opts))) {
         Ok(Ok(t)) if t.len() == jobs.len() => Ok(t),
-        Ok(Ok(t)) => Err(ApiError::inference_failed(format!("the engine returned {} transcripts for {} inputs", t.len(), jobs.len()))),
+        Ok(Ok(t)) => Err(ApiError::inference_failed(format!(
+            "the engine returned {} transcripts for {} inputs",
+            t.len(),
+            jobs.len()
+        ))),
         Ok(Err(e)) => Err(ApiError::from_engine(&e)),
-        Err(p) => Err(ApiError::inference_failed(format!("inference panicked: {}", panic_message(&p)))),
+        Err(p) => Err(ApiError::inference_failed(format!(
+            "inference panicked: {}",
+            panic_message(&p)
+        ))),
     }
 }
 
@@ -126,7 +147,9 @@ fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
     // Clients that went away while the batch formed are not decoded.
     let (jobs, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(Job::is_live);
     if !gone.is_empty() {
-        metrics.cancelled.fetch_add(gone.len() as u64, Ordering::Relaxed);
+        metrics
+            .cancelled
+            .fetch_add(gone.len() as u64, Ordering::Relaxed);
     }
     if jobs.is_empty() {
         return;
@@ -144,7 +167,13 @@ fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
             for (job, t) in jobs.into_iter().zip(transcripts) {
                 metrics.record_transcript(&t);
                 let queue_s = start.duration_since(job.enqueued).as_secs_f64();
-                let out = JobOutput { transcript: t, queue_s, inference_s, batch_size: n, temperature: job.opts.temperature };
+                let out = JobOutput {
+                    transcript: t,
+                    queue_s,
+                    inference_s,
+                    batch_size: n,
+                    temperature: job.opts.temperature,
+                };
                 let _ = job.reply.send(Ok(out));
             }
         }
@@ -167,7 +196,13 @@ fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
                 let reply = single.map(|mut t| {
                     let t = t.remove(0);
                     metrics.record_transcript(&t);
-                    JobOutput { transcript: t, queue_s: start.duration_since(job.enqueued).as_secs_f64(), inference_s: s, batch_size: 1, temperature: job.opts.temperature }
+                    JobOutput {
+                        transcript: t,
+                        queue_s: start.duration_since(job.enqueued).as_secs_f64(),
+                        inference_s: s,
+                        batch_size: 1,
+                        temperature: job.opts.temperature,
+                    }
                 });
                 let _ = job.reply.send(reply);
             }

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 fn clips() -> Vec<(String, Vec<u8>)> {
     let mut v = vec![("jfk.flac".to_string(), clip("jfk.flac"))];
-    v.extend(LIBRI_CLIPS.iter().map(|c| (c.rsplit('/').next().unwrap().to_string(), libri(c))));
+    v.extend(
+        LIBRI_CLIPS
+            .iter()
+            .map(|c| (c.rsplit('/').next().unwrap().to_string(), libri(c))),
+    );
     v
 }
 
@@ -19,12 +23,20 @@ async fn transcribe(url: &str, endpoint: &str, name: &str, bytes: Vec<u8>) -> (S
     assert_eq!(resp.status(), 200, "{name} on {endpoint}");
     let v: Value = resp.json().await.unwrap();
     let batch = v["timing"]["batch_size"].as_u64().unwrap_or(0);
-    (v["text"].as_str().unwrap().to_string(), v["segments"].clone(), batch)
+    (
+        v["text"].as_str().unwrap().to_string(),
+        v["segments"].clone(),
+        batch,
+    )
 }
 
 #[tokio::test]
 async fn concurrent_clients_get_the_single_request_transcripts() {
-    let s = TestServer::start(whisper_server::ServerConfig { max_batch: 8, max_wait_ms: 50, ..config() });
+    let s = TestServer::start(whisper_server::ServerConfig {
+        max_batch: 8,
+        max_wait_ms: 50,
+        ..config()
+    });
     let url = s.url.clone();
     let clips = clips();
     let endpoints = ["/transcribe", "/v1/audio/transcriptions"];
@@ -64,7 +76,10 @@ async fn concurrent_clients_get_the_single_request_transcripts() {
     for (i, ep, text, segs, _) in &results {
         let name = &clips[i % clips.len()].0;
         let (t1, s1) = &single[&(name.clone(), *ep)];
-        assert_eq!(text, t1, "request {i} ({name} on {ep}) differs from its single-request transcript");
+        assert_eq!(
+            text, t1,
+            "request {i} ({name} on {ep}) differs from its single-request transcript"
+        );
         if *ep == "/transcribe" {
             assert_eq!(segs, s1, "segments of request {i} ({name})");
         }
@@ -74,30 +89,71 @@ async fn concurrent_clients_get_the_single_request_transcripts() {
     assert!(max_batch <= 8);
     assert!(elapsed < Duration::from_secs(400), "{elapsed:?}");
 
-    let m = client().get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-    let batches = m.lines().find(|l| l.starts_with("whisper_batch_size_count")).unwrap();
+    let m = client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batches = m
+        .lines()
+        .find(|l| l.starts_with("whisper_batch_size_count"))
+        .unwrap();
     let n: f64 = batches.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(n < (total + 2 * clips.len()) as f64, "fewer batches than requests: {batches}");
+    assert!(
+        n < (total + 2 * clips.len()) as f64,
+        "fewer batches than requests: {batches}"
+    );
     s.stop();
 }
 
 #[tokio::test]
 async fn clients_that_leave_are_dropped_from_the_queue() {
-    let s = TestServer::start(whisper_server::ServerConfig { max_batch: 1, max_wait_ms: 0, ..config() });
+    let s = TestServer::start(whisper_server::ServerConfig {
+        max_batch: 1,
+        max_wait_ms: 0,
+        ..config()
+    });
     let url = s.url.clone();
     let metric = |m: &str, name: &str| -> f64 {
-        m.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).unwrap().rsplit(' ').next().unwrap().parse().unwrap()
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     // A request that keeps the inference thread busy...
     let busy = {
         let url = url.clone();
-        tokio::spawn(async move { post(&url, "/transcribe", clip("en_librivox_sonnet_p001.mp3"), "sonnet.mp3", &[]).await.status().as_u16() })
+        tokio::spawn(async move {
+            post(
+                &url,
+                "/transcribe",
+                clip("en_librivox_sonnet_p001.mp3"),
+                "sonnet.mp3",
+                &[],
+            )
+            .await
+            .status()
+            .as_u16()
+        })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
     // ...and clients that give up while queued behind it.
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let gave_up = futures_util::future::join_all((0..4).map(|_| {
-        impatient.post(format!("{url}/transcribe")).multipart(form("file", libri(LIBRI_CLIPS[0]), "a.flac", &[])).send()
+        impatient
+            .post(format!("{url}/transcribe"))
+            .multipart(form("file", libri(LIBRI_CLIPS[0]), "a.flac", &[]))
+            .send()
     }))
     .await;
     for r in gave_up {
@@ -107,17 +163,35 @@ async fn clients_that_leave_are_dropped_from_the_queue() {
     // Let the queue settle, then count.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let m = client().get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-        let (cancelled, done, depth) =
-            (metric(&m, "whisper_cancelled_requests_total"), metric(&m, "whisper_transcriptions_total"), metric(&m, "whisper_queue_depth"));
+        let m = client()
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (cancelled, done, depth) = (
+            metric(&m, "whisper_cancelled_requests_total"),
+            metric(&m, "whisper_transcriptions_total"),
+            metric(&m, "whisper_queue_depth"),
+        );
         if depth == 0.0 && cancelled + done >= 5.0 {
-            assert!(cancelled >= 1.0, "no request was dropped: cancelled {cancelled}, transcribed {done}");
+            assert!(
+                cancelled >= 1.0,
+                "no request was dropped: cancelled {cancelled}, transcribed {done}"
+            );
             assert!(done < 5.0, "requests of clients that left were decoded");
             break;
         }
         assert!(Instant::now() < deadline, "queue never settled:\n{m}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(post(&url, "/transcribe", libri(LIBRI_CLIPS[1]), "b.flac", &[]).await.status(), 200);
+    assert_eq!(
+        post(&url, "/transcribe", libri(LIBRI_CLIPS[1]), "b.flac", &[])
+            .await
+            .status(),
+        200
+    );
     s.stop();
 }

@@ -35,13 +35,20 @@ pub struct BeamSearchDecoder {
 impl Default for BeamSearchDecoder {
     /// faster-whisper's defaults: beam 5, patience 1, length penalty 1.
     fn default() -> Self {
-        Self { beam_size: 5, patience: 1.0, length_penalty: None }
+        Self {
+            beam_size: 5,
+            patience: 1.0,
+            length_penalty: None,
+        }
     }
 }
 
 impl BeamSearchDecoder {
     pub fn new(beam_size: usize) -> Self {
-        Self { beam_size, ..Default::default() }
+        Self {
+            beam_size,
+            ..Default::default()
+        }
     }
 
     /// Finished hypotheses that end the search of one input.
@@ -75,7 +82,12 @@ struct Group {
 }
 
 impl<B: Backend> WindowDecoder<B> for BeamSearchDecoder {
-    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
+    fn decode(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<Vec<SequenceResult>> {
         beam_search(self, model, encoder_out, req)
     }
 }
@@ -88,7 +100,9 @@ pub fn beam_search<B: Backend>(
     req: &DecodeRequest,
 ) -> Result<Vec<SequenceResult>> {
     if req.sampling.is_some() {
-        return Err(WhisperError::Decode("beam search is deterministic: use temperature 0 with a beam size above 1".into()));
+        return Err(WhisperError::Decode(
+            "beam search is deterministic: use temperature 0 with a beam size above 1".into(),
+        ));
     }
     if opts.beam_size == 0 {
         return Err(WhisperError::Decode("beam size must be at least 1".into()));
@@ -102,7 +116,11 @@ pub fn beam_search<B: Backend>(
     let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
-        .map(|p| SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() })
+        .map(|p| SequenceResult {
+            no_speech_prob: *p,
+            main_passes: 1,
+            ..Default::default()
+        })
         .collect();
     // Every row starts with one live (empty) beam; its prefill row is the only state row.
     let mut groups: Vec<Group> = (0..results.len())
@@ -111,7 +129,10 @@ pub fn beam_search<B: Backend>(
             let by_positions = (max_pos + 1).saturating_sub(req.prompts[row].len());
             Group {
                 row,
-                beams: vec![Beam { tokens: Vec::new(), score: 0.0 }],
+                beams: vec![Beam {
+                    tokens: Vec::new(),
+                    score: 0.0,
+                }],
                 finished: Vec::new(),
                 max_steps: req.max_new_tokens.min(by_positions).max(1),
             }
@@ -126,7 +147,12 @@ pub fn beam_search<B: Backend>(
         let mut next_groups = Vec::with_capacity(groups.len());
         for mut group in groups {
             let n_live = group.beams.len();
-            let cands = top_candidates(&mut logits[offset..offset + n_live], &group.beams, req, n_candidates);
+            let cands = top_candidates(
+                &mut logits[offset..offset + n_live],
+                &group.beams,
+                req,
+                n_candidates,
+            );
             let last_step = step + 1 >= group.max_steps;
             let mut next_beams = Vec::with_capacity(beam_size);
             let mut secondary = beam_size;
@@ -138,7 +164,10 @@ pub fn beam_search<B: Backend>(
                     if c.token != req.eot {
                         tokens.push(c.token);
                     }
-                    group.finished.push(Beam { tokens, score: c.score });
+                    group.finished.push(Beam {
+                        tokens,
+                        score: c.score,
+                    });
                     if let Some(j) = (secondary..cands.len()).find(|j| cands[*j].token != req.eot) {
                         next = j;
                         secondary = j + 1;
@@ -155,7 +184,10 @@ pub fn beam_search<B: Backend>(
                         select.push(offset + c.beam);
                         let mut tokens = group.beams[c.beam].tokens.clone();
                         tokens.push(c.token);
-                        Beam { tokens, score: c.score }
+                        Beam {
+                            tokens,
+                            score: c.score,
+                        }
                     })
                     .collect();
                 next_groups.push(group);
@@ -170,7 +202,11 @@ pub fn beam_search<B: Backend>(
         reorder_beams(&mut state, &select, step == 0);
         let tokens: Vec<Vec<u32>> = groups
             .iter()
-            .flat_map(|g| g.beams.iter().map(|b| vec![*b.tokens.last().unwrap_or(&req.eot)]))
+            .flat_map(|g| {
+                g.beams
+                    .iter()
+                    .map(|b| vec![*b.tokens.last().unwrap_or(&req.eot)])
+            })
             .collect();
         let hidden = model.decoder.forward(&tokens, &mut state)?;
         logits = host_rows(model.decoder.logits(hidden))?;
@@ -193,7 +229,9 @@ fn reorder_beams<B: Backend>(state: &mut DecoderState<B>, select: &[usize], firs
         state.select_rows(select);
         return;
     }
-    let Some(device) = state.layers.first().map(|l| l.self_k.device()) else { return };
+    let Some(device) = state.layers.first().map(|l| l.self_k.device()) else {
+        return;
+    };
     let used = state.lens.iter().copied().max().unwrap_or(0);
     let idx: Vec<i64> = select.iter().map(|i| *i as i64).collect();
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
@@ -211,7 +249,12 @@ fn reorder_beams<B: Backend>(state: &mut DecoderState<B>, select: &[usize], firs
 
 /// The `k` best `beam score + log_softmax(filtered logits)` over the live beams of one
 /// input, best first (equal scores: lower beam, then lower token id, first).
-fn top_candidates(logits: &mut [Vec<f32>], beams: &[Beam], req: &DecodeRequest, k: usize) -> Vec<Candidate> {
+fn top_candidates(
+    logits: &mut [Vec<f32>],
+    beams: &[Beam],
+    req: &DecodeRequest,
+    k: usize,
+) -> Vec<Candidate> {
     let mut top: Vec<Candidate> = Vec::with_capacity(k + 1);
     for (b, (l, beam)) in logits.iter_mut().zip(beams).enumerate() {
         req.filters.apply(l, &beam.tokens);
@@ -224,7 +267,14 @@ fn top_candidates(logits: &mut [Vec<f32>], beams: &[Beam], req: &DecodeRequest, 
                 continue;
             }
             let at = top.partition_point(|c| c.score >= score);
-            top.insert(at, Candidate { score, beam: b, token: token as u32 });
+            top.insert(
+                at,
+                Candidate {
+                    score,
+                    beam: b,
+                    token: token as u32,
+                },
+            );
             top.truncate(k);
         }
     }

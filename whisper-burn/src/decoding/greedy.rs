@@ -57,7 +57,10 @@ impl DecodeRequest<'_> {
     /// Row `row`'s sampler (`None` when greedy).
     pub fn sampler(&self, row: usize) -> Option<RowSampler> {
         let start = self.window_start_frames.get(row).copied().unwrap_or(0) as u64;
-        self.sampling.map(|s| RowSampler { temperature: s.temperature, stream: SampleStream::for_sequence(s.seed, start, &self.prompts[row]) })
+        self.sampling.map(|s| RowSampler {
+            temperature: s.temperature,
+            stream: SampleStream::for_sequence(s.seed, start, &self.prompts[row]),
+        })
     }
 }
 
@@ -68,12 +71,18 @@ pub fn host_rows<B: Backend>(logits: Tensor<B, 3>) -> Result<Vec<Vec<f32>>> {
         .into_data()
         .to_vec::<f32>()
         .map_err(|e| WhisperError::Decode(format!("reading logits: {e:?}")))?;
-    Ok((0..b * t).map(|i| flat[i * v..(i + 1) * v].to_vec()).collect())
+    Ok((0..b * t)
+        .map(|i| flat[i * v..(i + 1) * v].to_vec())
+        .collect())
 }
 
 /// Runs each row's prompt through the decoder. Returns the state (all rows), the logits
 /// for the first generated token of each row, and each row's no-speech probability.
-pub fn prefill<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<(DecoderState<B>, Vec<Vec<f32>>, Vec<f32>)> {
+pub fn prefill<B: Backend>(
+    model: &Whisper<B>,
+    encoder_out: Tensor<B, 3>,
+    req: &DecodeRequest,
+) -> Result<(DecoderState<B>, Vec<Vec<f32>>, Vec<f32>)> {
     let b = req.prompts.len();
     let [_, frames, d] = encoder_out.dims();
     let mut state: Option<DecoderState<B>> = None;
@@ -82,17 +91,26 @@ pub fn prefill<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &
         let enc = encoder_out.clone().slice([row..row + 1, 0..frames, 0..d]);
         let mut s = model.decoder.new_state(enc);
         let prompt = &req.prompts[row];
-        let hidden = model.decoder.forward(std::slice::from_ref(prompt), &mut s)?;
+        let hidden = model
+            .decoder
+            .forward(std::slice::from_ref(prompt), &mut s)?;
         let last = prompt.len() - 1;
         let sot = req.sot_index[row];
         let picked = Tensor::cat(
-            vec![hidden.clone().slice([0..1, last..last + 1, 0..d]), hidden.slice([0..1, sot..sot + 1, 0..d])],
+            vec![
+                hidden.clone().slice([0..1, last..last + 1, 0..d]),
+                hidden.slice([0..1, sot..sot + 1, 0..d]),
+            ],
             1,
         );
         let mut rows = host_rows(model.decoder.logits(picked))?;
         let sot_logits = rows.pop().unwrap_or_default();
         first.push(rows.pop().unwrap_or_default());
-        no_speech.push(req.no_speech.map(|t| log_prob(&sot_logits, t).exp()).unwrap_or(0.0));
+        no_speech.push(
+            req.no_speech
+                .map(|t| log_prob(&sot_logits, t).exp())
+                .unwrap_or(0.0),
+        );
         match &mut state {
             None => state = Some(s),
             Some(st) => st.append(s),
@@ -106,12 +124,21 @@ pub fn prefill<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &
 /// `req.sampling`, each token is drawn at the temperature instead, with the uniform of
 /// its position in the row's [`SampleStream`]. `sum_logprob` is always under the
 /// untempered filtered logits, as in Whisper.
-pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
-    let samplers: Vec<Option<RowSampler>> = (0..req.prompts.len()).map(|r| req.sampler(r)).collect();
+pub fn greedy_decode<B: Backend>(
+    model: &Whisper<B>,
+    encoder_out: Tensor<B, 3>,
+    req: &DecodeRequest,
+) -> Result<Vec<SequenceResult>> {
+    let samplers: Vec<Option<RowSampler>> =
+        (0..req.prompts.len()).map(|r| req.sampler(r)).collect();
     let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
-        .map(|p| SequenceResult { no_speech_prob: *p, main_passes: 1, ..Default::default() })
+        .map(|p| SequenceResult {
+            no_speech_prob: *p,
+            main_passes: 1,
+            ..Default::default()
+        })
         .collect();
     let mut active: Vec<usize> = (0..results.len()).collect();
     let mut logits = first_logits;
@@ -140,7 +167,10 @@ pub fn greedy_decode<B: Backend>(model: &Whisper<B>, encoder_out: Tensor<B, 3>, 
             state.select_rows(&still);
         }
         active = still.iter().map(|s| active[*s]).collect();
-        let step: Vec<Vec<u32>> = active.iter().map(|r| vec![*results[*r].tokens.last().unwrap_or(&req.eot)]).collect();
+        let step: Vec<Vec<u32>> = active
+            .iter()
+            .map(|r| vec![*results[*r].tokens.last().unwrap_or(&req.eot)])
+            .collect();
         let hidden = model.decoder.forward(&step, &mut state)?;
         logits = host_rows(model.decoder.logits(hidden))?;
         active.iter().for_each(|r| results[*r].main_passes += 1);

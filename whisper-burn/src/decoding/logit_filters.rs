@@ -93,18 +93,28 @@ impl TimestampRules {
             if penultimate_ts {
                 logits[tb..].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
             } else {
-                logits[..self.eot as usize].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+                logits[..self.eot as usize]
+                    .iter_mut()
+                    .for_each(|l| *l = f32::NEG_INFINITY);
             }
         }
         if let Some(last) = generated.iter().rev().find(|t| is_ts(t)) {
-            let floor = if last_ts && !penultimate_ts { *last } else { *last + 1 };
-            logits[tb..(floor as usize).min(n)].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+            let floor = if last_ts && !penultimate_ts {
+                *last
+            } else {
+                *last + 1
+            };
+            logits[tb..(floor as usize).min(n)]
+                .iter_mut()
+                .for_each(|l| *l = f32::NEG_INFINITY);
         }
         if generated.is_empty() {
             logits[..tb].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
             let max_initial = tb + MAX_INITIAL_TIMESTAMP_STEPS as usize;
             if max_initial + 1 < n {
-                logits[max_initial + 1..].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+                logits[max_initial + 1..]
+                    .iter_mut()
+                    .for_each(|l| *l = f32::NEG_INFINITY);
             }
         }
         self.prefer_timestamps(logits);
@@ -118,12 +128,25 @@ impl TimestampRules {
             return;
         }
         let log_z = max_all + logits.iter().map(|l| (l - max_all).exp()).sum::<f32>().ln();
-        let ts_max = logits[tb..].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let ts_max = logits[tb..]
+            .iter()
+            .cloned()
+            .fold(f32::NEG_INFINITY, f32::max);
         if !ts_max.is_finite() {
             return;
         }
-        let ts_logsum = ts_max + logits[tb..].iter().map(|l| (l - ts_max).exp()).sum::<f32>().ln() - log_z;
-        let text_max = logits[..tb].iter().cloned().fold(f32::NEG_INFINITY, f32::max) - log_z;
+        let ts_logsum = ts_max
+            + logits[tb..]
+                .iter()
+                .map(|l| (l - ts_max).exp())
+                .sum::<f32>()
+                .ln()
+            - log_z;
+        let text_max = logits[..tb]
+            .iter()
+            .cloned()
+            .fold(f32::NEG_INFINITY, f32::max)
+            - log_z;
         if ts_logsum > text_max {
             logits[..tb].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
         }

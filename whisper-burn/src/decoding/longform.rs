@@ -17,7 +17,12 @@ use std::time::Instant;
 
 /// Decodes a batch of windows; greedy, beam and speculative decoders implement it.
 pub trait WindowDecoder<B: Backend> {
-    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>>;
+    fn decode(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<Vec<SequenceResult>>;
 }
 
 /// A stretch of transcript with its times.
@@ -71,14 +76,27 @@ impl FileState {
 
 impl<B: Backend> Pipeline<B> {
     /// Transcribes one input.
-    pub fn transcribe(&self, samples: &[f32], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<Transcript> {
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        opts: &DecodeOptions,
+        decoder: &mut impl WindowDecoder<B>,
+    ) -> Result<Transcript> {
         Ok(self.transcribe_batch(&[samples], opts, decoder)?.remove(0))
     }
 
     /// Transcribes several inputs, their windows batched together.
-    pub fn transcribe_batch(&self, audios: &[&[f32]], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<Vec<Transcript>> {
+    pub fn transcribe_batch(
+        &self,
+        audios: &[&[f32]],
+        opts: &DecodeOptions,
+        decoder: &mut impl WindowDecoder<B>,
+    ) -> Result<Vec<Transcript>> {
         Sampling::from_temperature(opts.temperature, opts.seed)?;
-        let mut files: Vec<FileState> = audios.iter().map(|a| self.file_state(a, opts)).collect::<Result<_>>()?;
+        let mut files: Vec<FileState> = audios
+            .iter()
+            .map(|a| self.file_state(a, opts))
+            .collect::<Result<_>>()?;
         loop {
             let active: Vec<usize> = (0..files.len()).filter(|i| !files[*i].done()).collect();
             if active.is_empty() {
@@ -86,7 +104,10 @@ impl<B: Backend> Pipeline<B> {
             }
             self.run_round(&mut files, &active, opts, decoder)?;
         }
-        Ok(files.into_iter().map(|f| finish(f, &self.tokenizer)).collect())
+        Ok(files
+            .into_iter()
+            .map(|f| finish(f, &self.tokenizer))
+            .collect())
     }
 
     fn file_state(&self, samples: &[f32], opts: &DecodeOptions) -> Result<FileState> {
@@ -105,15 +126,32 @@ impl<B: Backend> Pipeline<B> {
             language_prob: if opts.language.is_some() { 1.0 } else { 0.0 },
             ..Default::default()
         };
-        Ok(FileState { mel, seek_frames: 0, content_frames, all_tokens, prompt_reset_since: 0, transcript })
+        Ok(FileState {
+            mel,
+            seek_frames: 0,
+            content_frames,
+            all_tokens,
+            prompt_reset_since: 0,
+            transcript,
+        })
     }
 
-    fn run_round(&self, files: &mut [FileState], active: &[usize], opts: &DecodeOptions, decoder: &mut impl WindowDecoder<B>) -> Result<()> {
+    fn run_round(
+        &self,
+        files: &mut [FileState],
+        active: &[usize],
+        opts: &DecodeOptions,
+        decoder: &mut impl WindowDecoder<B>,
+    ) -> Result<()> {
         let t0 = Instant::now();
-        let windows: Vec<Vec<f32>> = active.iter().map(|i| files[*i].mel.window(files[*i].seek_frames)).collect();
+        let windows: Vec<Vec<f32>> = active
+            .iter()
+            .map(|i| files[*i].mel.window(files[*i].seek_frames))
+            .collect();
         let encoder_out = self.model.encode(&windows)?;
         let windows = windows;
-        B::sync(&self.model.device).map_err(|e| WhisperError::Decode(format!("device sync: {e:?}")))?;
+        B::sync(&self.model.device)
+            .map_err(|e| WhisperError::Decode(format!("device sync: {e:?}")))?;
         let encode_s = t0.elapsed().as_secs_f64() / active.len() as f64;
         self.fill_languages(files, active, encoder_out.clone())?;
         let t1 = Instant::now();
@@ -160,8 +198,15 @@ impl<B: Backend> Pipeline<B> {
         Ok(())
     }
 
-    fn fill_languages(&self, files: &mut [FileState], active: &[usize], encoder_out: Tensor<B, 3>) -> Result<()> {
-        let need: Vec<usize> = (0..active.len()).filter(|s| files[active[*s]].transcript.language.is_empty()).collect();
+    fn fill_languages(
+        &self,
+        files: &mut [FileState],
+        active: &[usize],
+        encoder_out: Tensor<B, 3>,
+    ) -> Result<()> {
+        let need: Vec<usize> = (0..active.len())
+            .filter(|s| files[active[*s]].transcript.language.is_empty())
+            .collect();
         if need.is_empty() {
             return Ok(());
         }
@@ -173,7 +218,8 @@ impl<B: Backend> Pipeline<B> {
             return Ok(());
         }
         let idx: Vec<i64> = need.iter().map(|s| *s as i64).collect();
-        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [need.len()]), &self.model.device);
+        let idx =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [need.len()]), &self.model.device);
         let detected = detect_language(&self.model, &self.tokenizer, encoder_out.select(0, idx))?;
         for (s, (code, p)) in need.iter().zip(detected) {
             files[active[*s]].transcript.language = code;
@@ -193,7 +239,10 @@ impl<B: Backend> Pipeline<B> {
             prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
         }
         let sot_index = prompt.len();
-        prompt.extend(self.tokenizer.sot_sequence(Some(&f.transcript.language), opts.task)?);
+        prompt.extend(
+            self.tokenizer
+                .sot_sequence(Some(&f.transcript.language), opts.task)?,
+        );
         if !opts.timestamps {
             prompt.push(self.tokenizer.special.no_timestamps);
         }
@@ -217,8 +266,11 @@ impl<B: Backend> Pipeline<B> {
         let toks = &r.tokens;
         let ts_time = |t: u32| (t - tb) as f32 * TIMESTAMP_STEP_S;
         let mut new_segments = Vec::new();
-        let consecutive: Vec<usize> = (1..toks.len()).filter(|i| is_ts(toks[*i]) && is_ts(toks[*i - 1])).collect();
-        let single_ending = toks.len() >= 2 && !is_ts(toks[toks.len() - 2]) && is_ts(toks[toks.len() - 1]);
+        let consecutive: Vec<usize> = (1..toks.len())
+            .filter(|i| is_ts(toks[*i]) && is_ts(toks[*i - 1]))
+            .collect();
+        let single_ending =
+            toks.len() >= 2 && !is_ts(toks[toks.len() - 2]) && is_ts(toks[toks.len() - 1]);
         if opts.timestamps && !consecutive.is_empty() {
             let mut cuts = consecutive.clone();
             if single_ending {
@@ -228,7 +280,11 @@ impl<B: Backend> Pipeline<B> {
             for cut in cuts {
                 let slice = &toks[last..cut];
                 if let (Some(a), Some(b)) = (slice.first(), slice.last()) {
-                    new_segments.push((offset_s + ts_time(*a), offset_s + ts_time(*b), slice.to_vec()));
+                    new_segments.push((
+                        offset_s + ts_time(*a),
+                        offset_s + ts_time(*b),
+                        slice.to_vec(),
+                    ));
                 }
                 last = cut;
             }
@@ -250,8 +306,15 @@ impl<B: Backend> Pipeline<B> {
         }
         for (start_s, end_s, tokens) in new_segments {
             let text = self.tokenizer.decode(&tokens)?;
-            f.transcript.tokens.extend(tokens.iter().filter(|t| **t < self.tokenizer.special.eot));
-            f.transcript.segments.push(Segment { start_s, end_s, text, tokens });
+            f.transcript
+                .tokens
+                .extend(tokens.iter().filter(|t| **t < self.tokenizer.special.eot));
+            f.transcript.segments.push(Segment {
+                start_s,
+                end_s,
+                text,
+                tokens,
+            });
         }
         f.all_tokens.extend_from_slice(toks);
         if !opts.condition_on_previous_text {

@@ -23,7 +23,12 @@ use burn::prelude::*;
 pub struct GreedyDecoder;
 
 impl<B: Backend> WindowDecoder<B> for GreedyDecoder {
-    fn decode(&mut self, model: &Whisper<B>, encoder_out: Tensor<B, 3>, req: &DecodeRequest) -> Result<Vec<SequenceResult>> {
+    fn decode(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+    ) -> Result<Vec<SequenceResult>> {
         greedy_decode(model, encoder_out, req)
     }
 }

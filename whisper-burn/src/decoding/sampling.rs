@@ -17,7 +17,9 @@ impl Sampling {
     /// `None` for temperature 0 (greedy); an error for a negative or non-finite one.
     pub fn from_temperature(temperature: f32, seed: u64) -> Result<Option<Self>> {
         if !temperature.is_finite() || temperature < 0.0 {
-            return Err(WhisperError::Decode(format!("temperature must be a finite number >= 0, not {temperature}")));
+            return Err(WhisperError::Decode(format!(
+                "temperature must be a finite number >= 0, not {temperature}"
+            )));
         }
         Ok((temperature > 0.0).then_some(Self { temperature, seed }))
     }
@@ -34,7 +36,8 @@ impl SampleStream {
     /// the batch nor the row's position in it, and differs between windows of one file
     /// even when their prompts are equal.
     pub fn for_sequence(seed: u64, window: u64, prompt: &[u32]) -> Self {
-        let mut h = (seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(window.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        let mut h =
+            (seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(window.wrapping_mul(0xd1b5_4a32_d192_ed03));
         for t in prompt {
             h = (h ^ u64::from(*t)).wrapping_mul(0x1000_0000_01b3);
         }
@@ -42,7 +45,9 @@ impl SampleStream {
     }
 
     fn bits(&self, position: usize) -> u64 {
-        let mut z = self.0.wrapping_add((position as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut z = self
+            .0
+            .wrapping_add((position as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
@@ -67,7 +72,16 @@ pub fn probabilities(logits: &[f32], temperature: f32) -> Vec<f32> {
         }
         return p;
     }
-    let mut p: Vec<f32> = logits.iter().map(|v| if *v == max { 1.0 } else { ((v - max) / temperature).exp() }).collect();
+    let mut p: Vec<f32> = logits
+        .iter()
+        .map(|v| {
+            if *v == max {
+                1.0
+            } else {
+                ((v - max) / temperature).exp()
+            }
+        })
+        .collect();
     let sum: f32 = p.iter().sum();
     p.iter_mut().for_each(|v| *v /= sum);
     p
@@ -95,7 +109,10 @@ pub fn draw(weights: &[f32], u: f64) -> u32 {
 
 /// Generated token `position` of `stream`, drawn from filtered `logits` at `temperature`.
 pub fn sample_at(logits: &[f32], temperature: f32, stream: &SampleStream, position: usize) -> u32 {
-    draw(&probabilities(logits, temperature), stream.uniform(position))
+    draw(
+        &probabilities(logits, temperature),
+        stream.uniform(position),
+    )
 }
 
 /// One sequence's sampling: the temperature and its stream of uniforms.
@@ -122,7 +139,12 @@ mod tests {
     /// Total variation distance between an empirical histogram and `p`.
     fn tv(counts: &[usize], p: &[f32]) -> f64 {
         let n: usize = counts.iter().sum();
-        counts.iter().zip(p).map(|(c, p)| (*c as f64 / n as f64 - f64::from(*p)).abs()).sum::<f64>() / 2.0
+        counts
+            .iter()
+            .zip(p)
+            .map(|(c, p)| (*c as f64 / n as f64 - f64::from(*p)).abs())
+            .sum::<f64>()
+            / 2.0
     }
 
     #[test]
@@ -165,9 +187,15 @@ mod tests {
         for t in [1e-6f32, 1e-30, 1e-45] {
             let p = probabilities(&logits, t);
             assert_eq!(p, vec![0.0, 1.0, 0.0, 0.0], "T={t}");
-            assert_eq!(sample_at(&logits, t, &SampleStream::for_sequence(1, 0, &[]), 3), 1);
+            assert_eq!(
+                sample_at(&logits, t, &SampleStream::for_sequence(1, 0, &[]), 3),
+                1
+            );
         }
-        assert_eq!(probabilities(&[f32::NEG_INFINITY; 3], 1.0), vec![1.0, 0.0, 0.0]);
+        assert_eq!(
+            probabilities(&[f32::NEG_INFINITY; 3], 1.0),
+            vec![1.0, 0.0, 0.0]
+        );
     }
 
     #[test]

@@ -63,7 +63,12 @@ impl HostDecoder {
                     width: d,
                     self_k: vec![Vec::with_capacity(capacity * d)],
                     self_v: vec![Vec::with_capacity(capacity * d)],
-                    cross: vec![Arc::new(HostCross { frames, head_dim: dh, keys, values })],
+                    cross: vec![Arc::new(HostCross {
+                        frames,
+                        head_dim: dh,
+                        keys,
+                        values,
+                    })],
                 }
             })
             .collect()
@@ -71,13 +76,24 @@ impl HostDecoder {
 
     /// Runs `n` tokens per row after each row's `starts[r]` cached positions; returns the
     /// final hidden states `[rows * n, d_model]` (after the last layer norm).
-    pub fn forward(&self, tokens: &[Vec<u32>], starts: &[usize], caches: &mut [HostLayerCache]) -> Vec<f32> {
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        starts: &[usize],
+        caches: &mut [HostLayerCache],
+    ) -> Vec<f32> {
         let (b, n, d) = (tokens.len(), tokens[0].len(), self.d_model);
         let mut x = Vec::with_capacity(b * n * d);
         for (row, start) in tokens.iter().zip(starts) {
             for (j, t) in row.iter().enumerate() {
                 let pos = &self.embed_positions[(start + j) * d..(start + j + 1) * d];
-                x.extend(self.embed_tokens.row(*t as usize).iter().zip(pos).map(|(e, p)| e + p));
+                x.extend(
+                    self.embed_tokens
+                        .row(*t as usize)
+                        .iter()
+                        .zip(pos)
+                        .map(|(e, p)| e + p),
+                );
             }
         }
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
@@ -86,7 +102,14 @@ impl HostDecoder {
         self.layer_norm.forward(&x)
     }
 
-    fn layer_forward(&self, l: &HostDecoderLayer, x: &mut [f32], n: usize, starts: &[usize], cache: &mut HostLayerCache) {
+    fn layer_forward(
+        &self,
+        l: &HostDecoderLayer,
+        x: &mut [f32],
+        n: usize,
+        starts: &[usize],
+        cache: &mut HostLayerCache,
+    ) {
         let (d, m) = (self.d_model, x.len() / self.d_model);
         let h = l.self_attn_layer_norm.forward(x);
         let q = self.scaled(l.self_attn[0].forward(&h, m));
@@ -116,13 +139,25 @@ impl HostDecoder {
 
     /// Causal attention over each row's cache: query `j` of row `r` sees positions
     /// `0..=starts[r] + j`. Tasks are (row, head) pairs.
-    fn self_attention(&self, q: &[f32], n: usize, starts: &[usize], cache: &HostLayerCache) -> Vec<f32> {
+    fn self_attention(
+        &self,
+        q: &[f32],
+        n: usize,
+        starts: &[usize],
+        cache: &HostLayerCache,
+    ) -> Vec<f32> {
         let (d, h, dh) = (self.d_model, self.n_heads, self.head_dim());
         let tiles: Vec<Vec<f32>> = (0..starts.len() * h)
             .into_par_iter()
             .map(|task| {
                 let (r, hh) = (task / h, task % h);
-                let head = HeadView { q: &q[r * n * d + hh * dh..], keys: &cache.self_k[r][hh * dh..], values: &cache.self_v[r][hh * dh..], d, dh };
+                let head = HeadView {
+                    q: &q[r * n * d + hh * dh..],
+                    keys: &cache.self_k[r][hh * dh..],
+                    values: &cache.self_v[r][hh * dh..],
+                    d,
+                    dh,
+                };
                 let mut out = vec![0f32; n * dh];
                 causal_head_attention(&head, n, starts[r], &mut out);
                 out
@@ -142,11 +177,33 @@ impl HostDecoder {
                 let c = &cross[r];
                 let frames_pad = c.frames.div_ceil(PANEL) * PANEL;
                 let mut scores = vec![0f32; n * frames_pad];
-                gemm_packed(&q[r * n * d + hh * dh..], d, n, dh, &c.keys[hh], frames_pad, &mut scores, frames_pad);
-                scores.chunks_mut(frames_pad).for_each(|s| softmax_row(&mut s[..c.frames]));
+                gemm_packed(
+                    &q[r * n * d + hh * dh..],
+                    d,
+                    n,
+                    dh,
+                    &c.keys[hh],
+                    frames_pad,
+                    &mut scores,
+                    frames_pad,
+                );
+                scores
+                    .chunks_mut(frames_pad)
+                    .for_each(|s| softmax_row(&mut s[..c.frames]));
                 let mut ctx = vec![0f32; n * dh_pad];
-                gemm_packed(&scores, frames_pad, n, c.frames, &c.values[hh], dh_pad, &mut ctx, dh_pad);
-                ctx.chunks(dh_pad).flat_map(|row| row[..dh].to_vec()).collect()
+                gemm_packed(
+                    &scores,
+                    frames_pad,
+                    n,
+                    c.frames,
+                    &c.values[hh],
+                    dh_pad,
+                    &mut ctx,
+                    dh_pad,
+                );
+                ctx.chunks(dh_pad)
+                    .flat_map(|row| row[..dh].to_vec())
+                    .collect()
             })
             .collect();
         merge_heads(&tiles, cross.len(), n, h, dh)
@@ -168,7 +225,10 @@ fn merge_heads(tiles: &[Vec<f32>], rows: usize, n: usize, h: usize, dh: usize) -
 
 /// Writes `values` at `at` in a cache row, dropping anything after it (rolled back).
 fn write_at(row: &mut Vec<f32>, at: usize, values: &[f32]) {
-    assert!(row.len() >= at, "cache row shorter than its recorded length");
+    assert!(
+        row.len() >= at,
+        "cache row shorter than its recorded length"
+    );
     row.truncate(at);
     row.extend_from_slice(values);
 }
@@ -211,7 +271,9 @@ fn causal_head_attention_generic(head: &HeadView, n: usize, start: usize, out: &
         softmax_row(&mut scores);
         let o = &mut out[j * dh..(j + 1) * dh];
         for (t, p) in scores.iter().enumerate() {
-            o.iter_mut().zip(&head.values[t * d..][..dh]).for_each(|(o, v)| *o = p.mul_add(*v, *o));
+            o.iter_mut()
+                .zip(&head.values[t * d..][..dh])
+                .for_each(|(o, v)| *o = p.mul_add(*v, *o));
         }
     }
 }

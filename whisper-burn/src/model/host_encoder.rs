@@ -15,7 +15,10 @@ const QUERY_BLOCK: usize = 64;
 type Norm = HostNorm;
 
 fn load_norm(s: &mut TensorStore, prefix: &str, d: usize) -> Result<Norm> {
-    Ok(Norm { gamma: s.take(&format!("{prefix}.weight"), &[d])?.data, beta: s.take(&format!("{prefix}.bias"), &[d])?.data })
+    Ok(Norm {
+        gamma: s.take(&format!("{prefix}.weight"), &[d])?.data,
+        beta: s.take(&format!("{prefix}.bias"), &[d])?.data,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -29,9 +32,19 @@ struct HostEncoderLayer {
     fc2: HostMatrix,
 }
 
-fn linear(s: &mut TensorStore, prefix: &str, d_in: usize, d_out: usize, with_bias: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+fn linear(
+    s: &mut TensorStore,
+    prefix: &str,
+    d_in: usize,
+    d_out: usize,
+    with_bias: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let w = s.take(&format!("{prefix}.weight"), &[d_out, d_in])?.data;
-    let b = if with_bias { s.take(&format!("{prefix}.bias"), &[d_out])?.data } else { vec![0.0; d_out] };
+    let b = if with_bias {
+        s.take(&format!("{prefix}.bias"), &[d_out])?.data
+    } else {
+        vec![0.0; d_out]
+    };
     Ok((w, b))
 }
 
@@ -74,7 +87,9 @@ impl HostEncoderLayer {
 }
 
 pub(crate) fn add_in_place(x: &mut [f32], y: &[f32]) {
-    x.par_chunks_mut(64 * 1024).zip(y.par_chunks(64 * 1024)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
+    x.par_chunks_mut(64 * 1024)
+        .zip(y.par_chunks(64 * 1024))
+        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
 }
 
 /// Softmax attention of `qkv` (`[t, 3 d]`: queries, keys, values). Queries are scaled
@@ -82,7 +97,8 @@ pub(crate) fn add_in_place(x: &mut [f32], y: &[f32]) {
 fn attention(qkv: &mut [f32], t: usize, d: usize, n_heads: usize) -> Vec<f32> {
     let (dh, ld) = (d / n_heads, 3 * d);
     let scale = (dh as f32).powf(-0.5);
-    qkv.par_chunks_mut(ld).for_each(|row| row[..d].iter_mut().for_each(|q| *q *= scale));
+    qkv.par_chunks_mut(ld)
+        .for_each(|row| row[..d].iter_mut().for_each(|q| *q *= scale));
     let qkv = &*qkv;
     let (t_pad, dh_pad) = (t.div_ceil(PANEL) * PANEL, dh.div_ceil(PANEL) * PANEL);
     let packs: Vec<(Vec<f32>, Vec<f32>)> = (0..n_heads)
@@ -100,10 +116,30 @@ fn attention(qkv: &mut [f32], t: usize, d: usize, n_heads: usize) -> Vec<f32> {
             let (h, r0) = (task / blocks, (task % blocks) * QUERY_BLOCK);
             let rows = QUERY_BLOCK.min(t - r0);
             let mut scores = vec![0f32; rows * t_pad];
-            gemm_packed(&qkv[r0 * ld + h * dh..], ld, rows, dh, &packs[h].0, t_pad, &mut scores, t_pad);
-            scores.chunks_mut(t_pad).for_each(|row| softmax_row(&mut row[..t]));
+            gemm_packed(
+                &qkv[r0 * ld + h * dh..],
+                ld,
+                rows,
+                dh,
+                &packs[h].0,
+                t_pad,
+                &mut scores,
+                t_pad,
+            );
+            scores
+                .chunks_mut(t_pad)
+                .for_each(|row| softmax_row(&mut row[..t]));
             let mut ctx = vec![0f32; rows * dh_pad];
-            gemm_packed(&scores, t_pad, rows, t, &packs[h].1, dh_pad, &mut ctx, dh_pad);
+            gemm_packed(
+                &scores,
+                t_pad,
+                rows,
+                t,
+                &packs[h].1,
+                dh_pad,
+                &mut ctx,
+                dh_pad,
+            );
             ctx
         })
         .collect();
@@ -136,10 +172,18 @@ pub struct HostEncoder {
 impl HostEncoder {
     /// Builds the encoder from its convolution and position tensors (already taken from
     /// the store) and the layers still in `s`.
-    pub fn load(s: &mut TensorStore, c: &WhisperConfig, conv: [&HostTensor; 4], positions: &HostTensor) -> Result<Self> {
+    pub fn load(
+        s: &mut TensorStore,
+        c: &WhisperConfig,
+        conv: [&HostTensor; 4],
+        positions: &HostTensor,
+    ) -> Result<Self> {
         let (d, m) = (c.d_model, c.num_mel_bins);
         let [w1, b1, w2, b2] = conv;
-        let w2_tap_major: Vec<f32> = (0..d).flat_map(|o| (0..3).flat_map(move |j| (0..d).map(move |ch| (o, ch, j)))).map(|(o, ch, j)| w2.data[(o * d + ch) * 3 + j]).collect();
+        let w2_tap_major: Vec<f32> = (0..d)
+            .flat_map(|o| (0..3).flat_map(move |j| (0..d).map(move |ch| (o, ch, j))))
+            .map(|(o, ch, j)| w2.data[(o * d + ch) * 3 + j])
+            .collect();
         Ok(Self {
             n_mels: m,
             d_model: d,
@@ -182,7 +226,9 @@ impl HostEncoder {
         self.layers.len() == other.layers.len()
             && eq(&self.conv1, &other.conv1)
             && eq(&self.conv2, &other.conv2)
-            && self.layers.iter().zip(&other.layers).all(|(a, b)| eq(&a.qkv_proj, &b.qkv_proj) && eq(&a.fc1, &b.fc1) && eq(&a.fc2, &b.fc2))
+            && self.layers.iter().zip(&other.layers).all(|(a, b)| {
+                eq(&a.qkv_proj, &b.qkv_proj) && eq(&a.fc1, &b.fc1) && eq(&a.fc2, &b.fc2)
+            })
     }
 }
 

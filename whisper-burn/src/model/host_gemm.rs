@@ -87,8 +87,6 @@ const PANELS_PER_TASK: usize = 4;
 const ROW_BLOCK: usize = 4;
 /// Rows per AVX2 kernel call (12 accumulators, 2 weight vectors, 1 broadcast).
 const AVX2_ROWS: usize = 6;
-/// Up to this many rows the AVX2 path streams each panel once (4-row blocks).
-const FEW_ROWS: usize = 16;
 
 /// A weight matrix kept on the host in panels, with an optional bias.
 #[derive(Debug, Clone)]
@@ -108,14 +106,28 @@ const ROW_TILED_FROM: usize = 64;
 impl HostMatrix {
     /// Packs a row-major `[d_out, d_in]` weight in single precision.
     pub fn new(weight: &[f32], d_out: usize, d_in: usize, bias: Option<Vec<f32>>) -> Self {
-        Self { d_in, d_out, panels: Panels::F32(pack_panels(d_out, d_in, |o, c| weight[o * d_in + c])), bias }
+        Self {
+            d_in,
+            d_out,
+            panels: Panels::F32(pack_panels(d_out, d_in, |o, c| weight[o * d_in + c])),
+            bias,
+        }
     }
 
     /// Packs a row-major `[d_out, d_in]` weight in half precision when every value is
     /// exactly a half (products, and so results, are unchanged), else as [`Self::new`].
     pub fn new_compact(weight: &[f32], d_out: usize, d_in: usize, bias: Option<Vec<f32>>) -> Self {
-        match weight.iter().map(|v| F16Bits::exact(*v)).collect::<Option<Vec<_>>>() {
-            Some(halves) => Self { d_in, d_out, panels: Panels::F16(pack_panels(d_out, d_in, |o, c| halves[o * d_in + c])), bias },
+        match weight
+            .iter()
+            .map(|v| F16Bits::exact(*v))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(halves) => Self {
+                d_in,
+                d_out,
+                panels: Panels::F16(pack_panels(d_out, d_in, |o, c| halves[o * d_in + c])),
+                bias,
+            },
             None => Self::new(weight, d_out, d_in, bias),
         }
     }
@@ -143,7 +155,9 @@ impl HostMatrix {
         let base = (o / PANEL) * self.d_in * PANEL + o % PANEL;
         match &self.panels {
             Panels::F32(p) => (0..self.d_in).map(|c| p[base + c * PANEL]).collect(),
-            Panels::F16(p) => (0..self.d_in).map(|c| p[base + c * PANEL].to_f32()).collect(),
+            Panels::F16(p) => (0..self.d_in)
+                .map(|c| p[base + c * PANEL].to_f32())
+                .collect(),
         }
     }
 
@@ -164,21 +178,39 @@ impl HostMatrix {
             (Panels::F16(p), false) => self.forward_panel_split(p, x, m, out),
         }
         if let Some(b) = &self.bias {
-            out.chunks_mut(self.d_out).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+            out.chunks_mut(self.d_out)
+                .for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
         }
     }
 
     /// Few rows: tasks take groups of panels (weights are read once in all).
-    fn forward_panel_split<W: PanelWeight>(&self, panels: &[W], x: &[f32], m: usize, out: &mut [f32]) {
+    fn forward_panel_split<W: PanelWeight>(
+        &self,
+        panels: &[W],
+        x: &[f32],
+        m: usize,
+        out: &mut [f32],
+    ) {
         let k = self.d_in;
         let n_panels = self.d_out.div_ceil(PANEL);
         let mut tmp = vec![0f32; n_panels * m * PANEL];
-        tmp.par_chunks_mut(PANELS_PER_TASK * m * PANEL).enumerate().for_each(|(task, chunk)| {
-            for (i, tile) in chunk.chunks_mut(m * PANEL).enumerate() {
-                let p = task * PANELS_PER_TASK + i;
-                gemm_packed(x, k, m, k, &panels[p * k * PANEL..(p + 1) * k * PANEL], PANEL, tile, PANEL);
-            }
-        });
+        tmp.par_chunks_mut(PANELS_PER_TASK * m * PANEL)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                for (i, tile) in chunk.chunks_mut(m * PANEL).enumerate() {
+                    let p = task * PANELS_PER_TASK + i;
+                    gemm_packed(
+                        x,
+                        k,
+                        m,
+                        k,
+                        &panels[p * k * PANEL..(p + 1) * k * PANEL],
+                        PANEL,
+                        tile,
+                        PANEL,
+                    );
+                }
+            });
         let n = self.d_out;
         for p in 0..n_panels {
             let width = PANEL.min(n - p * PANEL);
@@ -193,25 +225,31 @@ impl HostMatrix {
     fn forward_row_tiled<W: PanelWeight>(&self, panels: &[W], x: &[f32], out: &mut [f32]) {
         let (k, n) = (self.d_in, self.d_out);
         let padded = n.div_ceil(PANEL) * PANEL;
-        out.par_chunks_mut(TILE_ROWS * n).enumerate().for_each(|(t, out_rows)| {
-            let rows = out_rows.len() / n;
-            let xs = &x[t * TILE_ROWS * k..(t * TILE_ROWS + rows) * k];
-            if padded == n {
-                gemm_packed(xs, k, rows, k, panels, n, out_rows, n);
-            } else {
-                let mut tile = vec![0f32; rows * padded];
-                gemm_packed(xs, k, rows, k, panels, padded, &mut tile, padded);
-                for (o, t) in out_rows.chunks_mut(n).zip(tile.chunks(padded)) {
-                    o.copy_from_slice(&t[..n]);
+        out.par_chunks_mut(TILE_ROWS * n)
+            .enumerate()
+            .for_each(|(t, out_rows)| {
+                let rows = out_rows.len() / n;
+                let xs = &x[t * TILE_ROWS * k..(t * TILE_ROWS + rows) * k];
+                if padded == n {
+                    gemm_packed(xs, k, rows, k, panels, n, out_rows, n);
+                } else {
+                    let mut tile = vec![0f32; rows * padded];
+                    gemm_packed(xs, k, rows, k, panels, padded, &mut tile, padded);
+                    for (o, t) in out_rows.chunks_mut(n).zip(tile.chunks(padded)) {
+                        o.copy_from_slice(&t[..n]);
+                    }
                 }
-            }
-        });
+            });
     }
 }
 
 /// Packs `w(o, c)` (`d_out` outputs of `d_in` inputs) into panels of [`PANEL`] outputs,
 /// `[d_in][PANEL]` each, zero-padded past `d_out`.
-pub fn pack_panels<W: Copy + Default>(d_out: usize, d_in: usize, w: impl Fn(usize, usize) -> W) -> Vec<W> {
+pub fn pack_panels<W: Copy + Default>(
+    d_out: usize,
+    d_in: usize,
+    w: impl Fn(usize, usize) -> W,
+) -> Vec<W> {
     let n_panels = d_out.div_ceil(PANEL);
     let mut panels = vec![W::default(); n_panels * d_in * PANEL];
     for o in 0..d_out {
@@ -227,7 +265,16 @@ pub fn pack_panels<W: Copy + Default>(d_out: usize, d_in: usize, w: impl Fn(usiz
 /// Single-threaded product: `out[r][0..n_padded]` (row stride `ldo`) = `x[r][0..k]`
 /// (row stride `ldx`) times the packed weights of `n_padded / PANEL` panels.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_packed<W: PanelWeight>(x: &[f32], ldx: usize, m: usize, k: usize, panels: &[W], n_padded: usize, out: &mut [f32], ldo: usize) {
+pub fn gemm_packed<W: PanelWeight>(
+    x: &[f32],
+    ldx: usize,
+    m: usize,
+    k: usize,
+    panels: &[W],
+    n_padded: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
     assert!(m == 0 || (x.len() >= (m - 1) * ldx + k && out.len() >= (m - 1) * ldo + n_padded));
     assert!(panels.len() >= n_padded * k && n_padded % PANEL == 0);
     let simd = simd_level();
@@ -244,7 +291,10 @@ fn simd_level() -> u8 {
         if is_x86_feature_detected!("avx512f") {
             return 2;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
             return 1;
         }
     }
@@ -255,7 +305,16 @@ fn simd_level() -> u8 {
 /// Every kernel does the same fused multiply-adds in the same order per output.
 /// Callers guarantee `x` holds `m` rows of stride `ldx` and `out` `m` rows of stride `ldo`.
 #[allow(clippy::too_many_arguments)]
-fn panel_product<W: PanelWeight>(x: &[f32], ldx: usize, m: usize, k: usize, panel: &[W], out: &mut [f32], ldo: usize, simd: u8) {
+fn panel_product<W: PanelWeight>(
+    x: &[f32],
+    ldx: usize,
+    m: usize,
+    k: usize,
+    panel: &[W],
+    out: &mut [f32],
+    ldo: usize,
+    simd: u8,
+) {
     let (px, po, pw) = (x.as_ptr(), out.as_mut_ptr(), panel.as_ptr());
     let mut r = 0;
     while r < m {
@@ -281,30 +340,30 @@ fn panel_product<W: PanelWeight>(x: &[f32], ldx: usize, m: usize, k: usize, pane
             }
             #[cfg(target_arch = "x86_64")]
             if simd == 1 {
-                // 16 vector registers. Few rows (decoder steps, memory-bound): all 32
-                // columns of up to 4 rows in one pass, so the panel streams once.
-                if m <= FEW_ROWS {
-                    let rows = ROW_BLOCK.min(m - r);
-                    match rows {
+                // 16 vector registers. Up to 4 rows in all (decoder steps, memory-bound):
+                // all 32 columns in one pass so the panel streams once (3-4 rows spill
+                // accumulators, which costs less than a second pass here). More rows:
+                // 6 rows x 16 columns (12 accumulators, no spill), twice per panel, and
+                // a remainder of 1-2 rows in one pass.
+                let left = m - r;
+                if m <= ROW_BLOCK || left <= 2 {
+                    match left {
                         4 => kernel_avx2::<W, 4, 4>(xr, ldx, k, pw, or, ldo),
                         3 => kernel_avx2::<W, 3, 4>(xr, ldx, k, pw, or, ldo),
                         2 => kernel_avx2::<W, 2, 4>(xr, ldx, k, pw, or, ldo),
                         _ => kernel_avx2::<W, 1, 4>(xr, ldx, k, pw, or, ldo),
                     }
-                    r += rows;
+                    r += left;
                     continue;
                 }
-                // Many rows (compute-bound): 6 rows x 16 columns of accumulators, twice per panel.
-                let rows = AVX2_ROWS.min(m - r);
+                let rows = AVX2_ROWS.min(left);
                 for half in 0..2 {
                     let (w, o) = (pw.add(16 * half), or.add(16 * half));
                     match rows {
                         6 => kernel_avx2::<W, 6, 2>(xr, ldx, k, w, o, ldo),
                         5 => kernel_avx2::<W, 5, 2>(xr, ldx, k, w, o, ldo),
                         4 => kernel_avx2::<W, 4, 2>(xr, ldx, k, w, o, ldo),
-                        3 => kernel_avx2::<W, 3, 2>(xr, ldx, k, w, o, ldo),
-                        2 => kernel_avx2::<W, 2, 2>(xr, ldx, k, w, o, ldo),
-                        _ => kernel_avx2::<W, 1, 2>(xr, ldx, k, w, o, ldo),
+                        _ => kernel_avx2::<W, 3, 2>(xr, ldx, k, w, o, ldo),
                     }
                 }
                 r += rows;
@@ -319,11 +378,21 @@ fn panel_product<W: PanelWeight>(x: &[f32], ldx: usize, m: usize, k: usize, pane
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_avx512<W: PanelWeight, const M: usize>(px: *const f32, ldx: usize, k: usize, pw: *const W, po: *mut f32, ldo: usize) {
+unsafe fn kernel_avx512<W: PanelWeight, const M: usize>(
+    px: *const f32,
+    ldx: usize,
+    k: usize,
+    pw: *const W,
+    po: *mut f32,
+    ldo: usize,
+) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; M];
     for c in 0..k {
-        let w = [W::load16(pw.add(c * PANEL)), W::load16(pw.add(c * PANEL + 16))];
+        let w = [
+            W::load16(pw.add(c * PANEL)),
+            W::load16(pw.add(c * PANEL + 16)),
+        ];
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let xb = _mm512_set1_ps(*px.add(r * ldx + c));
             acc_r[0] = _mm512_fmadd_ps(xb, w[0], acc_r[0]);
@@ -341,7 +410,14 @@ unsafe fn kernel_avx512<W: PanelWeight, const M: usize>(px: *const f32, ldx: usi
 /// 6 rows of accumulators fit the 16 registers (many rows).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn kernel_avx2<W: PanelWeight, const M: usize, const V: usize>(px: *const f32, ldx: usize, k: usize, pw: *const W, po: *mut f32, ldo: usize) {
+unsafe fn kernel_avx2<W: PanelWeight, const M: usize, const V: usize>(
+    px: *const f32,
+    ldx: usize,
+    k: usize,
+    pw: *const W,
+    po: *mut f32,
+    ldo: usize,
+) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); V]; M];
     for c in 0..k {
@@ -364,7 +440,15 @@ unsafe fn kernel_avx2<W: PanelWeight, const M: usize, const V: usize>(px: *const
 }
 
 /// Same arithmetic as the SIMD kernels (one fused multiply-add per input, in order).
-unsafe fn kernel_portable<W: PanelWeight>(px: *const f32, ldx: usize, rows: usize, k: usize, pw: *const W, po: *mut f32, ldo: usize) {
+unsafe fn kernel_portable<W: PanelWeight>(
+    px: *const f32,
+    ldx: usize,
+    rows: usize,
+    k: usize,
+    pw: *const W,
+    po: *mut f32,
+    ldo: usize,
+) {
     for r in 0..rows {
         let mut acc = [0f32; PANEL];
         for c in 0..k {
@@ -384,15 +468,24 @@ mod tests {
     #[test]
     fn matches_naive_product_and_is_row_count_invariant() {
         let (k, n) = (70, 45);
-        let w: Vec<f32> = (0..n * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
-        let x: Vec<f32> = (0..7 * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0)
+            .collect();
+        let x: Vec<f32> = (0..7 * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
         let m = HostMatrix::new(&w, n, k, Some((0..n).map(|j| j as f32).collect()));
         let y7 = m.forward(&x, 7);
         for i in 0..7 {
             let y1 = m.forward(&x[i * k..(i + 1) * k], 1);
-            assert_eq!(&y7[i * n..(i + 1) * n], &y1[..], "row {i} differs alone vs batched");
+            assert_eq!(
+                &y7[i * n..(i + 1) * n],
+                &y1[..],
+                "row {i} differs alone vs batched"
+            );
             for j in 0..n {
-                let naive: f32 = (0..k).map(|c| x[i * k + c] * w[j * k + c]).sum::<f32>() + j as f32;
+                let naive: f32 =
+                    (0..k).map(|c| x[i * k + c] * w[j * k + c]).sum::<f32>() + j as f32;
                 assert!((naive - y1[j]).abs() < 1e-3, "{naive} vs {}", y1[j]);
             }
         }
@@ -401,12 +494,20 @@ mod tests {
     #[test]
     fn row_tiled_path_gives_each_row_the_few_row_result() {
         let (k, n, m) = (33, 70, 150);
-        let w: Vec<f32> = (0..n * k).map(|i| ((i * 29 % 19) as f32 - 9.0) / 8.0).collect();
-        let x: Vec<f32> = (0..m * k).map(|i| ((i * 11 % 23) as f32 - 11.0) / 7.0).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 29 % 19) as f32 - 9.0) / 8.0)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 11 % 23) as f32 - 11.0) / 7.0)
+            .collect();
         let h = HostMatrix::new(&w, n, k, Some((0..n).map(|j| j as f32 * 0.5).collect()));
         let all = h.forward(&x, m);
         for r in [0, 7, 95, 96, 149] {
-            assert_eq!(&all[r * n..(r + 1) * n], &h.forward(&x[r * k..(r + 1) * k], 1)[..], "row {r}");
+            assert_eq!(
+                &all[r * n..(r + 1) * n],
+                &h.forward(&x[r * k..(r + 1) * k], 1)[..],
+                "row {r}"
+            );
         }
     }
 
@@ -415,13 +516,20 @@ mod tests {
         // Weights that are exact halves: the compact matrix must hold them as f16 and
         // give bit-identical outputs at every row count and path (few rows, row-tiled).
         let (k, n) = (70, 45);
-        let w: Vec<f32> = (0..n * k).map(|i| half::f16::from_f32(((i * 31 % 17) as f32 - 8.0) / 9.3).to_f32()).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| half::f16::from_f32(((i * 31 % 17) as f32 - 8.0) / 9.3).to_f32())
+            .collect();
         let bias = Some((0..n).map(|j| j as f32 * 0.1).collect::<Vec<_>>());
-        let (full, compact) = (HostMatrix::new(&w, n, k, bias.clone()), HostMatrix::new_compact(&w, n, k, bias));
+        let (full, compact) = (
+            HostMatrix::new(&w, n, k, bias.clone()),
+            HostMatrix::new_compact(&w, n, k, bias),
+        );
         assert!(compact.is_half() && !full.is_half());
         assert_eq!(compact.weight_bytes() * 2, full.weight_bytes());
         for m in [1, 3, 7, 70] {
-            let x: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.7).collect();
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.7)
+                .collect();
             assert_eq!(full.forward(&x, m), compact.forward(&x, m), "{m} rows");
         }
         assert_eq!(full.row(44), compact.row(44));
@@ -433,20 +541,29 @@ mod tests {
 
     #[test]
     fn portable_and_simd_kernels_agree_bitwise() {
-        // 3 rows: one AVX-512 block of 3, or AVX2 block of 3; both must equal the portable one.
+        // Every row count up to 13 (each AVX2 block shape: 1-2 rows whole-panel, 3-6 rows
+        // half-panel, and their mixes; AVX-512 blocks of up to 8) must equal the portable kernel.
         let (k, n) = (64, 40);
-        let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
-        let x: Vec<f32> = (0..3 * k).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
+            .collect();
+        let x: Vec<f32> = (0..13 * k)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
         let m = HostMatrix::new(&w, n, k, None);
-        let Panels::F32(panels) = &m.panels else { panic!("f32 weights expected") };
+        let Panels::F32(panels) = &m.panels else {
+            panic!("f32 weights expected")
+        };
         let panel = &panels[..k * PANEL];
-        let (mut a, mut b) = (vec![0f32; 3 * PANEL], vec![0f32; 3 * PANEL]);
-        panel_product(&x, k, 3, k, panel, &mut a, PANEL, simd_level());
-        panel_product(&x, k, 3, k, panel, &mut b, PANEL, 0);
-        assert_eq!(a, b);
-        if simd_level() >= 1 {
-            panel_product(&x, k, 3, k, panel, &mut b, PANEL, 1);
-            assert_eq!(a, b, "AVX2 and AVX-512 kernels differ");
+        for rows in 1..=13 {
+            let (mut a, mut b) = (vec![0f32; rows * PANEL], vec![0f32; rows * PANEL]);
+            panel_product(&x, k, rows, k, panel, &mut a, PANEL, simd_level());
+            panel_product(&x, k, rows, k, panel, &mut b, PANEL, 0);
+            assert_eq!(a, b, "{rows} rows");
+            if simd_level() >= 1 {
+                panel_product(&x, k, rows, k, panel, &mut b, PANEL, 1);
+                assert_eq!(a, b, "AVX2 and AVX-512 kernels differ at {rows} rows");
+            }
         }
     }
 }

@@ -19,7 +19,10 @@ pub fn simd_level() -> SimdLevel {
     *LEVEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("fma")
+            {
                 return SimdLevel::Avx512;
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -65,11 +68,25 @@ fn erfc(z: f32) -> f32 {
     let a = z.abs();
     let t = 1.0 / (1.0 + 0.5 * a);
     let mut p = 0.170_872_77f32;
-    for c in [-0.822_152_23, 1.488_515_9, -1.135_203_98, 0.278_868_07, -0.186_288_06, 0.096_784_18, 0.374_091_96, 1.000_023_7, -1.265_512_2] {
+    for c in [
+        -0.822_152_23,
+        1.488_515_9,
+        -1.135_203_98,
+        0.278_868_07,
+        -0.186_288_06,
+        0.096_784_18,
+        0.374_091_96,
+        1.000_023_7,
+        -1.265_512_2,
+    ] {
         p = p.mul_add(t, c);
     }
     let tail = t * exp(-a * a + p);
-    if z >= 0.0 { tail } else { 2.0 - tail }
+    if z >= 0.0 {
+        tail
+    } else {
+        2.0 - tail
+    }
 }
 
 /// Exact (erf) GELU, `x * Phi(x) = x/2 * erfc(-x / sqrt 2)`, accurate in relative terms
@@ -145,7 +162,10 @@ fn max_value(values: &[f32]) -> f32 {
             lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
         }
     }
-    lanes.iter().chain(rest).fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m })
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m })
 }
 
 #[inline(always)]
@@ -227,17 +247,19 @@ impl HostNorm {
 /// Layer norm (eps 1e-5) of `input`'s `d`-wide rows into `out`, on all threads.
 pub fn layer_norm_rows(input: &[f32], gamma: &[f32], beta: &[f32], out: &mut [f32]) {
     let d = gamma.len();
-    out.par_chunks_mut(d * 64).zip(input.par_chunks(d * 64)).for_each(|(o, x)| {
-        for (orow, xrow) in o.chunks_mut(d).zip(x.chunks(d)) {
-            let mean = xrow.iter().map(|v| *v as f64).sum::<f64>() / d as f64;
-            let var = xrow.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
-            let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
-            let mean = mean as f32;
-            for ((o, x), (g, b)) in orow.iter_mut().zip(xrow).zip(gamma.iter().zip(beta)) {
-                *o = (x - mean) * inv * g + b;
+    out.par_chunks_mut(d * 64)
+        .zip(input.par_chunks(d * 64))
+        .for_each(|(o, x)| {
+            for (orow, xrow) in o.chunks_mut(d).zip(x.chunks(d)) {
+                let mean = xrow.iter().map(|v| *v as f64).sum::<f64>() / d as f64;
+                let var = xrow.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+                let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
+                let mean = mean as f32;
+                for ((o, x), (g, b)) in orow.iter_mut().zip(xrow).zip(gamma.iter().zip(beta)) {
+                    *o = (x - mean) * inv * g + b;
+                }
             }
-        }
-    });
+        });
 }
 
 #[cfg(test)]
@@ -269,7 +291,10 @@ mod tests {
             let x = i as f32 * 0.01;
             let want = 0.5 * x as f64 * (1.0 + erf_reference(x as f64 / 2f64.sqrt()));
             let got = gelu(x) as f64;
-            assert!((got - want).abs() <= 1e-6 * want.abs() + 5e-9, "x {x}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs() + 5e-9,
+                "x {x}: {got} vs {want}"
+            );
         }
         let mut v = vec![-3.0f32, -0.5, 0.0, 0.5, 3.0];
         gelu_in_place(&mut v);
@@ -278,7 +303,9 @@ mod tests {
 
     #[test]
     fn log_softmax_at_matches_reference() {
-        let mut row: Vec<f32> = (0..1037).map(|i| ((i * 17 % 23) as f32) * 0.7 - 5.0).collect();
+        let mut row: Vec<f32> = (0..1037)
+            .map(|i| ((i * 17 % 23) as f32) * 0.7 - 5.0)
+            .collect();
         row[5] = f32::NEG_INFINITY;
         let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
         let z: f64 = row.iter().map(|v| (*v as f64 - m).exp()).sum();
@@ -299,7 +326,9 @@ mod tests {
 
     #[test]
     fn softmax_row_matches_reference() {
-        let mut row: Vec<f32> = (0..37).map(|i| ((i * 17 % 23) as f32) * 0.7 - 5.0).collect();
+        let mut row: Vec<f32> = (0..37)
+            .map(|i| ((i * 17 % 23) as f32) * 0.7 - 5.0)
+            .collect();
         let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let z: f64 = row.iter().map(|v| ((v - m) as f64).exp()).sum();
         let want: Vec<f64> = row.iter().map(|v| ((v - m) as f64).exp() / z).collect();
@@ -317,7 +346,10 @@ mod tests {
         for row in out.chunks(4) {
             let mean: f32 = row.iter().sum::<f32>() / 4.0;
             let var: f32 = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
-            assert!((mean - 0.5).abs() < 1e-5 && (var - 1.0).abs() < 1e-3, "{row:?}");
+            assert!(
+                (mean - 0.5).abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                "{row:?}"
+            );
         }
     }
 }

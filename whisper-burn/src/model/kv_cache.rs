@@ -36,7 +36,9 @@ impl HostCross {
         let mut out = vec![0f32; frames.min(self.frames) * dh];
         for (f, row) in out.chunks_mut(dh).enumerate() {
             let panel = &panels[(f / 32) * dh * 32 + f % 32..];
-            row.iter_mut().enumerate().for_each(|(c, v)| *v = panel[c * 32]);
+            row.iter_mut()
+                .enumerate()
+                .for_each(|(c, v)| *v = panel[c * 32]);
         }
         out
     }
@@ -46,7 +48,9 @@ impl HostCross {
         let (panels, dh) = (&self.values[head], self.head_dim);
         let mut out = vec![0f32; frames.min(self.frames) * dh];
         for (f, row) in out.chunks_mut(dh).enumerate() {
-            row.iter_mut().enumerate().for_each(|(o, v)| *v = panels[(o / 32) * self.frames * 32 + f * 32 + o % 32]);
+            row.iter_mut()
+                .enumerate()
+                .for_each(|(o, v)| *v = panels[(o / 32) * self.frames * 32 + f * 32 + o % 32]);
         }
         out
     }

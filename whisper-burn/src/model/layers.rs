@@ -2,10 +2,10 @@
 //! layer norm, and multi-head attention over explicit key/value tensors.
 use super::host_gemm::{HostMatrix, MAX_ROWS};
 use crate::weights::{HostTensor, TensorStore};
-use std::sync::Arc;
 use crate::Result;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use std::sync::Arc;
 
 /// Turns a host tensor into a backend tensor of rank `D`.
 pub fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tensor<B, D> {
@@ -31,22 +31,47 @@ pub fn is_cpu_backend<B: Backend>() -> bool {
 pub fn host_forward<B: Backend>(h: &HostMatrix, x: Tensor<B, 2>) -> Tensor<B, 2> {
     let [m, _] = x.dims();
     let device = x.device();
-    let xs = x.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+    let xs = x
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default();
     Tensor::from_data(TensorData::new(h.forward(&xs, m), [m, h.d_out]), &device)
 }
 
 impl<B: Backend> Linear<B> {
     /// Loads `{prefix}.weight` (`[out, in]`) and, when `with_bias`, `{prefix}.bias`.
     /// `host_copy`: keep `[out, in]` on the host for few-row products (decoder layers).
-    pub fn load(s: &mut TensorStore, prefix: &str, d_in: usize, d_out: usize, with_bias: bool, host_copy: bool, device: &B::Device) -> Result<Self> {
+    pub fn load(
+        s: &mut TensorStore,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        with_bias: bool,
+        host_copy: bool,
+        device: &B::Device,
+    ) -> Result<Self> {
         let w = s.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
         let weight_t = to_tensor::<B, 2>(transpose(&w), device);
-        let bias_host = if with_bias { Some(s.take(&format!("{prefix}.bias"), &[d_out])?) } else { None };
+        let bias_host = if with_bias {
+            Some(s.take(&format!("{prefix}.bias"), &[d_out])?)
+        } else {
+            None
+        };
         let host = (host_copy && is_cpu_backend::<B>()).then(|| {
-            Arc::new(HostMatrix::new_compact(&w.data, d_out, d_in, bias_host.as_ref().map(|b| b.data.clone())))
+            Arc::new(HostMatrix::new_compact(
+                &w.data,
+                d_out,
+                d_in,
+                bias_host.as_ref().map(|b| b.data.clone()),
+            ))
         });
         let bias = bias_host.map(|b| to_tensor::<B, 1>(b, device));
-        Ok(Self { weight_t, bias, host })
+        Ok(Self {
+            weight_t,
+            bias,
+            host,
+        })
     }
 
     /// `x`: `[batch, time, in]` -> `[batch, time, out]`.
@@ -112,9 +137,16 @@ pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
 }
 
 /// Scaled dot-product attention; `mask` (true = hidden) is `[b, 1, t_q, t_k]`.
-pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 4> {
+pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
     let dh = q.dims()[3];
-    let scores = q.mul_scalar((dh as f64).powf(-0.5)).matmul(k.swap_dims(2, 3));
+    let scores = q
+        .mul_scalar((dh as f64).powf(-0.5))
+        .matmul(k.swap_dims(2, 3));
     let scores = match mask {
         Some(m) => {
             let [b, h, tq, tk] = scores.dims();
@@ -133,7 +165,14 @@ pub struct FeedForward<B: Backend> {
 }
 
 impl<B: Backend> FeedForward<B> {
-    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, ffn: usize, host: bool, device: &B::Device) -> Result<Self> {
+    pub fn load(
+        s: &mut TensorStore,
+        prefix: &str,
+        d: usize,
+        ffn: usize,
+        host: bool,
+        device: &B::Device,
+    ) -> Result<Self> {
         Ok(Self {
             fc1: Linear::load(s, &format!("{prefix}.fc1"), d, ffn, true, host, device)?,
             fc2: Linear::load(s, &format!("{prefix}.fc2"), ffn, d, true, host, device)?,
@@ -141,7 +180,8 @@ impl<B: Backend> FeedForward<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(burn::tensor::activation::gelu(self.fc1.forward(x)))
+        self.fc2
+            .forward(burn::tensor::activation::gelu(self.fc1.forward(x)))
     }
 }
 
@@ -156,7 +196,14 @@ pub struct AttentionProj<B: Backend> {
 }
 
 impl<B: Backend> AttentionProj<B> {
-    pub fn load(s: &mut TensorStore, prefix: &str, d: usize, n_heads: usize, host: bool, device: &B::Device) -> Result<Self> {
+    pub fn load(
+        s: &mut TensorStore,
+        prefix: &str,
+        d: usize,
+        n_heads: usize,
+        host: bool,
+        device: &B::Device,
+    ) -> Result<Self> {
         Ok(Self {
             q_proj: Linear::load(s, &format!("{prefix}.q_proj"), d, d, true, host, device)?,
             k_proj: Linear::load(s, &format!("{prefix}.k_proj"), d, d, false, host, device)?,

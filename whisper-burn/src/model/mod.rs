@@ -1,10 +1,10 @@
 //! The Whisper model: weights only, shared read-only across sequences.
 pub mod decoder;
 pub mod encoder;
-pub mod host_gemm;
-pub mod host_math;
 pub mod host_decoder;
 pub mod host_encoder;
+pub mod host_gemm;
+pub mod host_math;
 pub mod kv_cache;
 pub mod layers;
 
@@ -30,17 +30,37 @@ pub struct Whisper<B: Backend> {
 impl<B: Backend> Whisper<B> {
     /// Builds the model from a checkpoint's tensors (Hugging Face names).
     pub fn from_checkpoint(ckpt: LoadedCheckpoint, device: &B::Device) -> Result<Self> {
-        let LoadedCheckpoint { config, generation, tensors, .. } = ckpt;
+        let LoadedCheckpoint {
+            config,
+            generation,
+            tensors,
+            ..
+        } = ckpt;
         Self::from_tensors(config, generation, tensors, device)
     }
 
-    pub fn from_tensors(config: WhisperConfig, generation: GenerationConfig, mut tensors: TensorStore, device: &B::Device) -> Result<Self> {
-        if config.d_model % config.decoder_attention_heads != 0 || config.d_model % config.encoder_attention_heads != 0 {
-            return Err(WhisperError::Config("d_model is not a multiple of the attention heads".into()));
+    pub fn from_tensors(
+        config: WhisperConfig,
+        generation: GenerationConfig,
+        mut tensors: TensorStore,
+        device: &B::Device,
+    ) -> Result<Self> {
+        if config.d_model % config.decoder_attention_heads != 0
+            || config.d_model % config.encoder_attention_heads != 0
+        {
+            return Err(WhisperError::Config(
+                "d_model is not a multiple of the attention heads".into(),
+            ));
         }
         let encoder = Encoder::load(&mut tensors, &config, device)?;
         let decoder = Decoder::load(&mut tensors, &config, device)?;
-        Ok(Self { config, generation, encoder, decoder, device: device.clone() })
+        Ok(Self {
+            config,
+            generation,
+            encoder,
+            decoder,
+            device: device.clone(),
+        })
     }
 
     /// Encodes a batch of log-mel windows given row-major `[n_mels][3000]` each.
@@ -57,7 +77,10 @@ impl<B: Backend> Whisper<B> {
             }
             data.extend_from_slice(w);
         }
-        let mel = Tensor::<B, 3>::from_data(TensorData::new(data, [windows.len(), n_mels, frames]), &self.device);
+        let mel = Tensor::<B, 3>::from_data(
+            TensorData::new(data, [windows.len(), n_mels, frames]),
+            &self.device,
+        );
         Ok(self.encoder.forward(mel))
     }
 }

@@ -5,7 +5,10 @@
 //! byte count u32, raw data; then alias count u32 and (alias, target) name pairs.
 //! Strings are a u16 length (including a trailing NUL) and the bytes.
 //! Weights are renamed to Hugging Face names here (fused projections split).
-use super::{json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
+use super::{
+    json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint,
+    TensorStore,
+};
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use std::collections::HashMap;
@@ -53,10 +56,15 @@ pub struct Ct2Variable {
 
 /// Reads a CTranslate2 Whisper directory.
 pub fn load_ct2_dir(dir: &Path) -> Result<LoadedCheckpoint> {
-    let bytes = std::fs::read(dir.join("model.bin")).map_err(|e| WhisperError::io(dir.join("model.bin"), e))?;
+    let bytes = std::fs::read(dir.join("model.bin"))
+        .map_err(|e| WhisperError::io(dir.join("model.bin"), e))?;
     let vars = parse_model_bin(&bytes)?;
     let cfg_path = dir.join("config.json");
-    let cfg = if cfg_path.is_file() { read_json(&cfg_path)? } else { serde_json::Value::Null };
+    let cfg = if cfg_path.is_file() {
+        read_json(&cfg_path)?
+    } else {
+        serde_json::Value::Null
+    };
     let generation = GenerationConfig {
         suppress_tokens: json_u32_list(cfg.get("suppress_ids")),
         begin_suppress_tokens: json_u32_list(cfg.get("suppress_ids_begin")),
@@ -80,9 +88,16 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| {
-            WhisperError::Weights(format!("model.bin truncated at byte {} (wanted {n} more)", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or_else(|| {
+                WhisperError::Weights(format!(
+                    "model.bin truncated at byte {} (wanted {n} more)",
+                    self.pos
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -102,7 +117,8 @@ impl<'a> Reader<'a> {
         let n = self.u16()? as usize;
         let b = self.take(n)?;
         let b = b.strip_suffix(&[0]).unwrap_or(b);
-        String::from_utf8(b.to_vec()).map_err(|_| WhisperError::Weights("model.bin: bad variable name".into()))
+        String::from_utf8(b.to_vec())
+            .map_err(|_| WhisperError::Weights("model.bin: bad variable name".into()))
     }
 }
 
@@ -111,11 +127,15 @@ pub fn parse_model_bin(bytes: &[u8]) -> Result<HashMap<String, Ct2Variable>> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.u32()?;
     if !(4..=6).contains(&version) {
-        return Err(WhisperError::Weights(format!("model.bin binary version {version} is not supported (4 to 6)")));
+        return Err(WhisperError::Weights(format!(
+            "model.bin binary version {version} is not supported (4 to 6)"
+        )));
     }
     let spec = r.string()?;
     if spec != "WhisperSpec" {
-        return Err(WhisperError::Weights(format!("model.bin holds a `{spec}`, not a WhisperSpec")));
+        return Err(WhisperError::Weights(format!(
+            "model.bin holds a `{spec}`, not a WhisperSpec"
+        )));
     }
     let _revision = r.u32()?;
     let n_vars = r.u32()? as usize;
@@ -123,17 +143,28 @@ pub fn parse_model_bin(bytes: &[u8]) -> Result<HashMap<String, Ct2Variable>> {
     for _ in 0..n_vars {
         let name = r.string()?;
         let rank = r.u8()? as usize;
-        let shape = (0..rank).map(|_| r.u32().map(|d| d as usize)).collect::<Result<Vec<_>>>()?;
+        let shape = (0..rank)
+            .map(|_| r.u32().map(|d| d as usize))
+            .collect::<Result<Vec<_>>>()?;
         let dtype_id = r.u8()?;
         let dtype = Ct2Dtype::from_id(dtype_id)
             .ok_or_else(|| WhisperError::Weights(format!("{name}: unknown dtype id {dtype_id}")))?;
         let n_bytes = r.u32()? as usize;
         let expected = shape.iter().product::<usize>() * dtype.size_bytes();
         if n_bytes != expected {
-            return Err(WhisperError::Weights(format!("{name}: {n_bytes} bytes for shape {shape:?}")));
+            return Err(WhisperError::Weights(format!(
+                "{name}: {n_bytes} bytes for shape {shape:?}"
+            )));
         }
         let values = decode_values(dtype, r.take(n_bytes)?);
-        vars.insert(name, Ct2Variable { shape, dtype, values });
+        vars.insert(
+            name,
+            Ct2Variable {
+                shape,
+                dtype,
+                values,
+            },
+        );
     }
     let n_aliases = r.u32()? as usize;
     for _ in 0..n_aliases {
@@ -148,12 +179,27 @@ pub fn parse_model_bin(bytes: &[u8]) -> Result<HashMap<String, Ct2Variable>> {
 
 fn decode_values(dtype: Ct2Dtype, b: &[u8]) -> Vec<f32> {
     match dtype {
-        Ct2Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Ct2Dtype::F16 => b.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Ct2Dtype::BF16 => b.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Ct2Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Ct2Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Ct2Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
         Ct2Dtype::I8 => b.iter().map(|v| *v as i8 as f32).collect(),
-        Ct2Dtype::I16 => b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect(),
-        Ct2Dtype::I32 => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+        Ct2Dtype::I16 => b
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
+            .collect(),
+        Ct2Dtype::I32 => b
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
     }
 }
 
@@ -176,7 +222,9 @@ impl Ct2Weights {
             let scale = self.var(&format!("{prefix}/weight_scale"))?;
             let cols = w.shape[1..].iter().product::<usize>();
             for (row, s) in scale.values.iter().enumerate() {
-                values[row * cols..(row + 1) * cols].iter_mut().for_each(|v| *v /= s);
+                values[row * cols..(row + 1) * cols]
+                    .iter_mut()
+                    .for_each(|v| *v /= s);
             }
         }
         Ok(HostTensor::new(w.shape, values))
@@ -196,7 +244,12 @@ impl Ct2Weights {
     }
 
     fn count_layers(&self, stack: &str) -> usize {
-        (0..).take_while(|i| self.vars.contains_key(&format!("{stack}/layer_{i}/ffn/linear_0/bias"))).count()
+        (0..)
+            .take_while(|i| {
+                self.vars
+                    .contains_key(&format!("{stack}/layer_{i}/ffn/linear_0/bias"))
+            })
+            .count()
     }
 }
 
@@ -206,7 +259,10 @@ fn split_rows(t: HostTensor, n: usize) -> Vec<HostTensor> {
     let cols = t.shape[1..].iter().product::<usize>();
     let mut shape = t.shape.clone();
     shape[0] = rows;
-    t.data.chunks(rows * cols).map(|c| HostTensor::new(shape.clone(), c.to_vec())).collect()
+    t.data
+        .chunks(rows * cols)
+        .map(|c| HostTensor::new(shape.clone(), c.to_vec()))
+        .collect()
 }
 
 fn to_hf_layout(vars: HashMap<String, Ct2Variable>) -> Result<(WhisperConfig, TensorStore)> {
@@ -219,12 +275,28 @@ fn to_hf_layout(vars: HashMap<String, Ct2Variable>) -> Result<(WhisperConfig, Te
         d_model: emb.shape[1],
         encoder_layers: w.count_layers("encoder"),
         encoder_attention_heads: w.scalar("encoder/num_heads")?,
-        encoder_ffn_dim: w.vars.get("encoder/layer_0/ffn/linear_0/bias").map(|v| v.shape[0]).unwrap_or(0),
+        encoder_ffn_dim: w
+            .vars
+            .get("encoder/layer_0/ffn/linear_0/bias")
+            .map(|v| v.shape[0])
+            .unwrap_or(0),
         decoder_layers: w.count_layers("decoder"),
         decoder_attention_heads: w.scalar("decoder/num_heads")?,
-        decoder_ffn_dim: w.vars.get("decoder/layer_0/ffn/linear_0/bias").map(|v| v.shape[0]).unwrap_or(0),
-        max_source_positions: w.vars.get("encoder/position_encodings/encodings").map(|v| v.shape[0]).unwrap_or(1500),
-        max_target_positions: w.vars.get("decoder/position_encodings/encodings").map(|v| v.shape[0]).unwrap_or(448),
+        decoder_ffn_dim: w
+            .vars
+            .get("decoder/layer_0/ffn/linear_0/bias")
+            .map(|v| v.shape[0])
+            .unwrap_or(0),
+        max_source_positions: w
+            .vars
+            .get("encoder/position_encodings/encodings")
+            .map(|v| v.shape[0])
+            .unwrap_or(1500),
+        max_target_positions: w
+            .vars
+            .get("decoder/position_encodings/encodings")
+            .map(|v| v.shape[0])
+            .unwrap_or(448),
     };
     let mut s = TensorStore::default();
     s.insert("model.decoder.embed_tokens.weight", emb);
@@ -232,17 +304,39 @@ fn to_hf_layout(vars: HashMap<String, Ct2Variable>) -> Result<(WhisperConfig, Te
     s.insert("model.encoder.conv1.bias", w.tensor("encoder/conv1/bias")?);
     s.insert("model.encoder.conv2.weight", w.weight("encoder/conv2")?);
     s.insert("model.encoder.conv2.bias", w.tensor("encoder/conv2/bias")?);
-    s.insert("model.encoder.embed_positions.weight", w.tensor("encoder/position_encodings/encodings")?);
-    s.insert("model.decoder.embed_positions.weight", w.tensor("decoder/position_encodings/encodings")?);
-    norm(&mut w, &mut s, "encoder/layer_norm", "model.encoder.layer_norm")?;
-    norm(&mut w, &mut s, "decoder/layer_norm", "model.decoder.layer_norm")?;
+    s.insert(
+        "model.encoder.embed_positions.weight",
+        w.tensor("encoder/position_encodings/encodings")?,
+    );
+    s.insert(
+        "model.decoder.embed_positions.weight",
+        w.tensor("decoder/position_encodings/encodings")?,
+    );
+    norm(
+        &mut w,
+        &mut s,
+        "encoder/layer_norm",
+        "model.encoder.layer_norm",
+    )?;
+    norm(
+        &mut w,
+        &mut s,
+        "decoder/layer_norm",
+        "model.decoder.layer_norm",
+    )?;
     for i in 0..config.encoder_layers {
-        let (c, h) = (format!("encoder/layer_{i}"), format!("model.encoder.layers.{i}"));
+        let (c, h) = (
+            format!("encoder/layer_{i}"),
+            format!("model.encoder.layers.{i}"),
+        );
         self_attention(&mut w, &mut s, &c, &h)?;
         ffn(&mut w, &mut s, &c, &h)?;
     }
     for i in 0..config.decoder_layers {
-        let (c, h) = (format!("decoder/layer_{i}"), format!("model.decoder.layers.{i}"));
+        let (c, h) = (
+            format!("decoder/layer_{i}"),
+            format!("model.decoder.layers.{i}"),
+        );
         self_attention(&mut w, &mut s, &c, &h)?;
         cross_attention(&mut w, &mut s, &c, &h)?;
         ffn(&mut w, &mut s, &c, &h)?;
@@ -276,22 +370,58 @@ fn fused(w: &mut Ct2Weights, s: &mut TensorStore, ct2: &str, hf_names: &[String]
 }
 
 fn self_attention(w: &mut Ct2Weights, s: &mut TensorStore, c: &str, h: &str) -> Result<()> {
-    norm(w, s, &format!("{c}/self_attention/layer_norm"), &format!("{h}.self_attn_layer_norm"))?;
-    let names: Vec<String> = ["q_proj", "k_proj", "v_proj"].iter().map(|p| format!("{h}.self_attn.{p}")).collect();
+    norm(
+        w,
+        s,
+        &format!("{c}/self_attention/layer_norm"),
+        &format!("{h}.self_attn_layer_norm"),
+    )?;
+    let names: Vec<String> = ["q_proj", "k_proj", "v_proj"]
+        .iter()
+        .map(|p| format!("{h}.self_attn.{p}"))
+        .collect();
     fused(w, s, &format!("{c}/self_attention/linear_0"), &names)?;
-    linear(w, s, &format!("{c}/self_attention/linear_1"), &format!("{h}.self_attn.out_proj"))
+    linear(
+        w,
+        s,
+        &format!("{c}/self_attention/linear_1"),
+        &format!("{h}.self_attn.out_proj"),
+    )
 }
 
 fn cross_attention(w: &mut Ct2Weights, s: &mut TensorStore, c: &str, h: &str) -> Result<()> {
-    norm(w, s, &format!("{c}/attention/layer_norm"), &format!("{h}.encoder_attn_layer_norm"))?;
-    linear(w, s, &format!("{c}/attention/linear_0"), &format!("{h}.encoder_attn.q_proj"))?;
-    let names: Vec<String> = ["k_proj", "v_proj"].iter().map(|p| format!("{h}.encoder_attn.{p}")).collect();
+    norm(
+        w,
+        s,
+        &format!("{c}/attention/layer_norm"),
+        &format!("{h}.encoder_attn_layer_norm"),
+    )?;
+    linear(
+        w,
+        s,
+        &format!("{c}/attention/linear_0"),
+        &format!("{h}.encoder_attn.q_proj"),
+    )?;
+    let names: Vec<String> = ["k_proj", "v_proj"]
+        .iter()
+        .map(|p| format!("{h}.encoder_attn.{p}"))
+        .collect();
     fused(w, s, &format!("{c}/attention/linear_1"), &names)?;
-    linear(w, s, &format!("{c}/attention/linear_2"), &format!("{h}.encoder_attn.out_proj"))
+    linear(
+        w,
+        s,
+        &format!("{c}/attention/linear_2"),
+        &format!("{h}.encoder_attn.out_proj"),
+    )
 }
 
 fn ffn(w: &mut Ct2Weights, s: &mut TensorStore, c: &str, h: &str) -> Result<()> {
-    norm(w, s, &format!("{c}/ffn/layer_norm"), &format!("{h}.final_layer_norm"))?;
+    norm(
+        w,
+        s,
+        &format!("{c}/ffn/layer_norm"),
+        &format!("{h}.final_layer_norm"),
+    )?;
     linear(w, s, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
     linear(w, s, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))
 }
@@ -306,7 +436,11 @@ pub struct Ct2WriteVar {
 }
 
 /// Writes a version-6 `model.bin` with the given variables and aliases.
-pub fn write_model_bin(path: &Path, vars: &[Ct2WriteVar], aliases: &[(String, String)]) -> Result<()> {
+pub fn write_model_bin(
+    path: &Path,
+    vars: &[Ct2WriteVar],
+    aliases: &[(String, String)],
+) -> Result<()> {
     let mut out = Vec::new();
     let put_str = |out: &mut Vec<u8>, s: &str| {
         out.extend_from_slice(&((s.len() + 1) as u16).to_le_bytes());
@@ -320,7 +454,9 @@ pub fn write_model_bin(path: &Path, vars: &[Ct2WriteVar], aliases: &[(String, St
     for v in vars {
         put_str(&mut out, &v.name);
         out.push(v.shape.len() as u8);
-        v.shape.iter().for_each(|d| out.extend_from_slice(&(*d as u32).to_le_bytes()));
+        v.shape
+            .iter()
+            .for_each(|d| out.extend_from_slice(&(*d as u32).to_le_bytes()));
         out.push(v.dtype as u8);
         out.extend_from_slice(&(v.bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(&v.bytes);

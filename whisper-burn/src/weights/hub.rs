@@ -11,7 +11,10 @@ pub fn download_hf_model(model_id: &str) -> Result<PathBuf> {
     if let Some(dir) = cached_snapshot(model_id) {
         return Ok(dir);
     }
-    if std::env::var("HF_HUB_OFFLINE").map(|v| v == "1").unwrap_or(false) {
+    if std::env::var("HF_HUB_OFFLINE")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+    {
         return Err(WhisperError::Hub(format!(
             "{model_id} is not in the local hf-hub cache and HF_HUB_OFFLINE=1"
         )));

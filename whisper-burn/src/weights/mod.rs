@@ -122,7 +122,9 @@ pub fn resolve_model_dir(model: &str) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     if path.exists() {
-        return Err(WhisperError::ModelNotFound(format!("{model} is not a directory")));
+        return Err(WhisperError::ModelNotFound(format!(
+            "{model} is not a directory"
+        )));
     }
     if model.starts_with('.') || model.starts_with('/') || model.matches('/').count() != 1 {
         return Err(WhisperError::ModelNotFound(format!(
@@ -136,7 +138,10 @@ pub fn resolve_model_dir(model: &str) -> Result<PathBuf> {
 pub(crate) fn tokenizer_path(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("tokenizer.json");
     if !path.is_file() {
-        return Err(WhisperError::Tokenizer(format!("{} is missing", path.display())));
+        return Err(WhisperError::Tokenizer(format!(
+            "{} is missing",
+            path.display()
+        )));
     }
     Ok(path)
 }
@@ -150,6 +155,12 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
 pub(crate) fn json_u32_list(value: Option<&serde_json::Value>) -> Vec<u32> {
     value
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_i64()).filter(|x| *x >= 0).map(|x| x as u32).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_i64())
+                .filter(|x| *x >= 0)
+                .map(|x| x as u32)
+                .collect()
+        })
         .unwrap_or_default()
 }

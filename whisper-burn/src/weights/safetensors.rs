@@ -1,5 +1,8 @@
 //! Hugging Face checkpoints: `config.json` + `model.safetensors` (+ `generation_config.json`).
-use super::{json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint, TensorStore};
+use super::{
+    json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint,
+    TensorStore,
+};
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use safetensors::{Dtype, SafeTensors};
@@ -25,7 +28,11 @@ pub fn load_hf_dir(dir: &Path) -> Result<LoadedCheckpoint> {
 
 fn read_generation_config(dir: &Path, config_json: &serde_json::Value) -> Result<GenerationConfig> {
     let gen_path = dir.join("generation_config.json");
-    let source = if gen_path.is_file() { read_json(&gen_path)? } else { config_json.clone() };
+    let source = if gen_path.is_file() {
+        read_json(&gen_path)?
+    } else {
+        config_json.clone()
+    };
     Ok(GenerationConfig {
         suppress_tokens: json_u32_list(source.get("suppress_tokens")),
         begin_suppress_tokens: json_u32_list(source.get("begin_suppress_tokens")),
@@ -48,7 +55,10 @@ pub fn read_safetensors(path: &Path) -> Result<TensorStore> {
 
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> std::result::Result<Vec<f32>, String> {
     match dtype {
-        Dtype::F32 => Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        Dtype::F32 => Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
         Dtype::F16 => Ok(bytes
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
@@ -57,7 +67,9 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> std::result::Result<Vec<f32>, String> {
             .chunks_exact(2)
             .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
             .collect()),
-        other => Err(format!("unsupported dtype {other:?} (expected F32, F16 or BF16)")),
+        other => Err(format!(
+            "unsupported dtype {other:?} (expected F32, F16 or BF16)"
+        )),
     }
 }
 

@@ -1,12 +1,12 @@
 //! `whisper-bench transcribe`: print transcripts (text, or one JSON object per input).
 use super::inputs::{collect, Input};
-use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use std::path::PathBuf;
 use std::time::Instant;
-use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
@@ -71,7 +71,12 @@ pub enum TaskArg {
 }
 
 pub fn run(args: TranscribeArgs) -> Result<()> {
-    let inputs = collect(&args.files, args.manifest.as_deref(), args.root.as_deref(), args.limit)?;
+    let inputs = collect(
+        &args.files,
+        args.manifest.as_deref(),
+        args.root.as_deref(),
+        args.limit,
+    )?;
     dispatch(args.device, TranscribeTask { args, inputs })?
 }
 
@@ -86,17 +91,29 @@ impl BackendTask for TranscribeTask {
         let t0 = Instant::now();
         let engine = Engine::<B>::load(&self.args.model, engine_config(&self.args)?, &device)
             .with_context(|| format!("loading {} (draft {})", self.args.model, self.args.draft))?;
-        eprintln!("loaded {} (draft {}) in {:.2} s", self.args.model, self.args.draft, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "loaded {} (draft {}) in {:.2} s",
+            self.args.model,
+            self.args.draft,
+            t0.elapsed().as_secs_f64()
+        );
         let opts = decode_options(&self.args);
         let bar = progress(self.inputs.len());
         for chunk in self.inputs.chunks(self.args.batch_size.max(1)) {
             let audios = chunk
                 .iter()
-                .map(|i| audio::load_audio_file(&i.path).with_context(|| format!("decoding {}", i.path.display())))
+                .map(|i| {
+                    audio::load_audio_file(&i.path)
+                        .with_context(|| format!("decoding {}", i.path.display()))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&[f32]> = audios.iter().map(|a| a.as_slice()).collect();
             let transcripts = if self.args.beam_size > 1 {
-                let mut beam = BeamSearchDecoder { beam_size: self.args.beam_size, patience: 1.0, length_penalty: None };
+                let mut beam = BeamSearchDecoder {
+                    beam_size: self.args.beam_size,
+                    patience: 1.0,
+                    length_penalty: None,
+                };
                 engine.main.transcribe_batch(&refs, &opts, &mut beam)?
             } else {
                 engine.transcribe_batch(&refs, &opts)?
@@ -124,7 +141,10 @@ pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
         Some(_) => anyhow::bail!("--draft-tokens must be at least 1"),
         None => DraftLength::default(),
     };
-    Ok(EngineConfig { draft, draft_length })
+    Ok(EngineConfig {
+        draft,
+        draft_length,
+    })
 }
 
 pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
@@ -146,7 +166,10 @@ fn progress(n: usize) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(n as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 

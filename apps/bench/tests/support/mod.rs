@@ -9,15 +9,27 @@ use whisper_burn::weights::safetensors::write_safetensors;
 use whisper_burn::weights::HostTensor;
 
 /// `weights/models/tiny.en/tokenizer.json` of the workspace (English-only, 51864 tokens).
-pub const TOKENIZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/models/tiny.en/tokenizer.json");
+pub const TOKENIZER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../weights/models/tiny.en/tokenizer.json"
+);
 
 /// The shared LibriSpeech folder (`eval_quick_40.tsv`, `LibriSpeech/test-clean/...`).
-pub const LIBRISPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/librispeech");
+pub const LIBRISPEECH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/librispeech"
+);
 
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("whisper-bench-{name}-{}-{nanos}", std::process::id()));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "whisper-bench-{name}-{}-{nanos}",
+        std::process::id()
+    ));
     fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -34,7 +46,14 @@ pub struct TinyConfig {
 
 impl Default for TinyConfig {
     fn default() -> Self {
-        Self { vocab: 51864, d_model: 64, heads: 2, ffn: 128, layers: 1, n_mels: 80 }
+        Self {
+            vocab: 51864,
+            d_model: 64,
+            heads: 2,
+            ffn: 128,
+            layers: 1,
+            n_mels: 80,
+        }
     }
 }
 
@@ -51,7 +70,10 @@ impl Rng {
     }
     fn tensor(&mut self, shape: &[usize], scale: f32) -> HostTensor {
         let n = shape.iter().product();
-        HostTensor::new(shape.to_vec(), (0..n).map(|_| self.next() * scale).collect())
+        HostTensor::new(
+            shape.to_vec(),
+            (0..n).map(|_| self.next() * scale).collect(),
+        )
     }
 }
 
@@ -72,8 +94,13 @@ pub fn write_tiny_random_model(dir: &Path, c: &TinyConfig, seed: u64) -> PathBuf
         "max_source_positions": 1500,
         "max_target_positions": 448,
     });
-    fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    fs::copy(TOKENIZER, dir.join("tokenizer.json")).unwrap_or_else(|e| panic!("copying {TOKENIZER}: {e}"));
+    fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    fs::copy(TOKENIZER, dir.join("tokenizer.json"))
+        .unwrap_or_else(|e| panic!("copying {TOKENIZER}: {e}"));
 
     let d = c.d_model;
     let w = 1.0 / (d as f32).sqrt();
@@ -83,13 +110,28 @@ pub fn write_tiny_random_model(dir: &Path, c: &TinyConfig, seed: u64) -> PathBuf
     let ones = |n: usize| HostTensor::new(vec![n], vec![1.0; n]);
     let zeros = |n: usize| HostTensor::new(vec![n], vec![0.0; n]);
 
-    push("model.encoder.conv1.weight".into(), rng.tensor(&[d, c.n_mels, 3], 0.05));
+    push(
+        "model.encoder.conv1.weight".into(),
+        rng.tensor(&[d, c.n_mels, 3], 0.05),
+    );
     push("model.encoder.conv1.bias".into(), rng.tensor(&[d], 0.02));
-    push("model.encoder.conv2.weight".into(), rng.tensor(&[d, d, 3], 0.05));
+    push(
+        "model.encoder.conv2.weight".into(),
+        rng.tensor(&[d, d, 3], 0.05),
+    );
     push("model.encoder.conv2.bias".into(), rng.tensor(&[d], 0.02));
-    push("model.encoder.embed_positions.weight".into(), rng.tensor(&[1500, d], 0.1));
-    push("model.decoder.embed_tokens.weight".into(), rng.tensor(&[c.vocab, d], 0.5));
-    push("model.decoder.embed_positions.weight".into(), rng.tensor(&[448, d], 0.1));
+    push(
+        "model.encoder.embed_positions.weight".into(),
+        rng.tensor(&[1500, d], 0.1),
+    );
+    push(
+        "model.decoder.embed_tokens.weight".into(),
+        rng.tensor(&[c.vocab, d], 0.5),
+    );
+    push(
+        "model.decoder.embed_positions.weight".into(),
+        rng.tensor(&[448, d], 0.1),
+    );
 
     let attention = |push: &mut dyn FnMut(String, HostTensor), p: &str, rng: &mut Rng| {
         for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
@@ -114,7 +156,10 @@ pub fn write_tiny_random_model(dir: &Path, c: &TinyConfig, seed: u64) -> PathBuf
             }
             push(format!("{p}.fc1.weight"), rng.tensor(&[c.ffn, d], w));
             push(format!("{p}.fc1.bias"), rng.tensor(&[c.ffn], 0.02));
-            push(format!("{p}.fc2.weight"), rng.tensor(&[d, c.ffn], 1.0 / (c.ffn as f32).sqrt()));
+            push(
+                format!("{p}.fc2.weight"),
+                rng.tensor(&[d, c.ffn], 1.0 / (c.ffn as f32).sqrt()),
+            );
             push(format!("{p}.fc2.bias"), rng.tensor(&[d], 0.02));
         }
         push(format!("model.{side}.layer_norm.weight"), ones(d));

@@ -29,7 +29,11 @@ pub fn error_response(err: poem::Error) -> Response {
 }
 
 /// Answers every request with either the endpoint's answer or a JSON error, and counts it.
-pub async fn observe<E: Endpoint>(ep: Arc<E>, metrics: Arc<Metrics>, req: Request) -> poem::Result<Response> {
+pub async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    metrics: Arc<Metrics>,
+    req: Request,
+) -> poem::Result<Response> {
     let start = Instant::now();
     let endpoint = endpoint_label(req.uri().path());
     let method = req.method().clone();
@@ -48,13 +52,21 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, metrics: Arc<Metrics>, req: Reques
             _ => return Ok(finish(resp, &metrics, endpoint, start)),
         };
         let body = resp.take_body().into_string().await.unwrap_or_default();
-        let message = if body.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { body };
+        let message = if body.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            body
+        };
         resp = ApiError::new(code, message).as_response();
     }
     let resp = finish(resp, &metrics, endpoint, start);
     let status = resp.status().as_u16();
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    if matches!(endpoint, "/transcribe" | "/v1/audio/transcriptions" | "/v1/audio/translations") || status >= 500 {
+    if matches!(
+        endpoint,
+        "/transcribe" | "/v1/audio/transcriptions" | "/v1/audio/translations"
+    ) || status >= 500
+    {
         match resp.data::<ErrorMark>() {
             Some(m) => tracing::info!("{method} {endpoint} {status} {} {ms:.0} ms", m.0),
             None => tracing::info!("{method} {endpoint} {status} {ms:.0} ms"),
@@ -67,6 +79,11 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, metrics: Arc<Metrics>, req: Reques
 
 fn finish(resp: Response, metrics: &Metrics, endpoint: &'static str, start: Instant) -> Response {
     let code = resp.data::<ErrorMark>().map(|m| m.0);
-    metrics.record_request(endpoint, resp.status().as_u16(), start.elapsed().as_secs_f64(), code);
+    metrics.record_request(
+        endpoint,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+        code,
+    );
     resp
 }

@@ -40,8 +40,16 @@ impl Api {
     /// Multipart field `file` holds the audio (`curl -F file=@audio.wav host:8000/transcribe`).
     /// Returns the text, timed segments, language, duration, timings and speculative
     /// decoding statistics.
-    #[oai(path = "/transcribe", method = "post", operation_id = "transcribe", tag = "ApiTags::Transcription")]
-    async fn transcribe(&self, form: UploadForm<TranscribeForm>) -> Result<Json<TranscribeResponse>, ApiError> {
+    #[oai(
+        path = "/transcribe",
+        method = "post",
+        operation_id = "transcribe",
+        tag = "ApiTags::Transcription"
+    )]
+    async fn transcribe(
+        &self,
+        form: UploadForm<TranscribeForm>,
+    ) -> Result<Json<TranscribeResponse>, ApiError> {
         let t0 = Instant::now();
         let mut form = form.form?;
         let model = self.state.model()?;
@@ -51,12 +59,17 @@ impl Api {
             None | Some("") | Some("transcribe") => Task::Transcribe,
             Some("translate") => Task::Translate,
             Some(other) => {
-                return Err(ApiError::invalid_parameter("task", format!("unknown task `{other}`: use `transcribe` or `translate`")))
+                return Err(ApiError::invalid_parameter(
+                    "task",
+                    format!("unknown task `{other}`: use `transcribe` or `translate`"),
+                ))
             }
         };
         let timestamps = match form.get("timestamps") {
             None => true,
-            Some(v) => parse_bool(v).ok_or_else(|| ApiError::invalid_parameter("timestamps", format!("`{v}` is not a boolean")))?,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                ApiError::invalid_parameter("timestamps", format!("`{v}` is not a boolean"))
+            })?,
         };
         let opts = DecodeOptions {
             language: language_option(&model, form.get("language"), task)?,
@@ -70,37 +83,76 @@ impl Api {
         let file = form.take_file()?;
         let (out, decode_s) = run_job(&self.state, file, opts, form.peer).await?;
         drop(form);
-        Ok(Json(TranscribeResponse::new(&out, &model, decode_s, t0.elapsed().as_secs_f64())))
+        Ok(Json(TranscribeResponse::new(
+            &out,
+            &model,
+            decode_s,
+            t0.elapsed().as_secs_f64(),
+        )))
     }
 
     /// Create a transcription (OpenAI-compatible)
     ///
     /// Same form as OpenAI's `POST /v1/audio/transcriptions`; an OpenAI client pointed at this
     /// server works unchanged.
-    #[oai(path = "/v1/audio/transcriptions", method = "post", operation_id = "createTranscription", tag = "ApiTags::OpenAi")]
-    async fn openai_transcriptions(&self, form: UploadForm<OpenAiTranscriptionForm>) -> Result<OpenAiOutput, ApiError> {
+    #[oai(
+        path = "/v1/audio/transcriptions",
+        method = "post",
+        operation_id = "createTranscription",
+        tag = "ApiTags::OpenAi"
+    )]
+    async fn openai_transcriptions(
+        &self,
+        form: UploadForm<OpenAiTranscriptionForm>,
+    ) -> Result<OpenAiOutput, ApiError> {
         self.openai(form.form?, Task::Transcribe).await
     }
 
     /// Create a translation to English (OpenAI-compatible)
     ///
     /// Same form as OpenAI's `POST /v1/audio/translations`; needs a multilingual model.
-    #[oai(path = "/v1/audio/translations", method = "post", operation_id = "createTranslation", tag = "ApiTags::OpenAi")]
-    async fn openai_translations(&self, form: UploadForm<OpenAiTranslationForm>) -> Result<OpenAiOutput, ApiError> {
+    #[oai(
+        path = "/v1/audio/translations",
+        method = "post",
+        operation_id = "createTranslation",
+        tag = "ApiTags::OpenAi"
+    )]
+    async fn openai_translations(
+        &self,
+        form: UploadForm<OpenAiTranslationForm>,
+    ) -> Result<OpenAiOutput, ApiError> {
         self.openai(form.form?, Task::Translate).await
     }
 
     /// List the served model (OpenAI-compatible)
-    #[oai(path = "/v1/models", method = "get", operation_id = "listModels", tag = "ApiTags::OpenAi")]
+    #[oai(
+        path = "/v1/models",
+        method = "get",
+        operation_id = "listModels",
+        tag = "ApiTags::OpenAi"
+    )]
     async fn models(&self) -> Json<ModelList> {
         let id = self.state.config.model_id();
-        let card = |id: String| ModelCard { id, object: "model".into(), created: 0, owned_by: "whisper-server".into() };
-        Json(ModelList { object: "list".into(), data: vec![card(id), card("whisper-1".into())] })
+        let card = |id: String| ModelCard {
+            id,
+            object: "model".into(),
+            created: 0,
+            owned_by: "whisper-server".into(),
+        };
+        Json(ModelList {
+            object: "list".into(),
+            data: vec![card(id), card("whisper-1".into())],
+        })
     }
 
     /// Health: 200 once the model is loaded, 503 while loading, after a failed load, or
     /// when shutting down
-    #[oai(path = "/health", method = "get", operation_id = "health", tag = "ApiTags::Operations")]
+    #[oai(
+        path = "/health",
+        method = "get",
+        operation_id = "health",
+        tag = "ApiTags::Operations"
+    )]
     async fn health(&self) -> HealthResponse {
         let s = &self.state;
         let mut h = Health {
@@ -146,7 +198,12 @@ impl Api {
     }
 
     /// Prometheus metrics (text exposition format)
-    #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Operations")]
+    #[oai(
+        path = "/metrics",
+        method = "get",
+        operation_id = "metrics",
+        tag = "ApiTags::Operations"
+    )]
     async fn metrics(&self) -> PlainText<String> {
         PlainText(self.state.metrics.render())
     }
@@ -161,10 +218,16 @@ impl Api {
         let format = ResponseFormat::parse(format_field).ok_or_else(|| {
             ApiError::invalid_parameter(
                 "response_format",
-                format!("unknown response_format `{format_field}`: use one of {}", ResponseFormat::NAMES.join(", ")),
+                format!(
+                    "unknown response_format `{format_field}`: use one of {}",
+                    ResponseFormat::NAMES.join(", ")
+                ),
             )
         })?;
-        for g in form.get_all("timestamp_granularities[]").chain(form.get_all("timestamp_granularities")) {
+        for g in form
+            .get_all("timestamp_granularities[]")
+            .chain(form.get_all("timestamp_granularities"))
+        {
             match g.trim() {
                 "segment" => {}
                 "word" => {
@@ -183,7 +246,10 @@ impl Api {
         }
         if let Some(v) = form.get("stream") {
             if parse_bool(v) == Some(true) {
-                return Err(ApiError::invalid_parameter("stream", "streaming responses are not supported"));
+                return Err(ApiError::invalid_parameter(
+                    "stream",
+                    "streaming responses are not supported",
+                ));
             }
         }
         let language = match task {
@@ -228,12 +294,21 @@ async fn run_job(
         state.metrics.decoding.fetch_add(1, Ordering::Relaxed);
         let ext = file.extension();
         let bytes = file.bytes;
-        let decoded = tokio::task::spawn_blocking(move || whisper_burn::audio::decode_audio_bytes(bytes, ext.as_deref())).await;
+        let decoded = tokio::task::spawn_blocking(move || {
+            whisper_burn::audio::decode_audio_bytes(bytes, ext.as_deref())
+        })
+        .await;
         state.metrics.decoding.fetch_sub(1, Ordering::Relaxed);
         match decoded {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => return Err(ApiError::from_audio(&e)),
-            Err(e) => return Err(ApiError::new(ErrorCode::InvalidAudio, format!("decoding the audio failed: {e}")).with_param("file")),
+            Err(e) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAudio,
+                    format!("decoding the audio failed: {e}"),
+                )
+                .with_param("file"))
+            }
         }
     };
     let decode_s = t0.elapsed().as_secs_f64();
@@ -241,7 +316,10 @@ async fn run_job(
     if duration_s > state.config.max_audio_s {
         return Err(ApiError::new(
             ErrorCode::AudioTooLong,
-            format!("the audio is {duration_s:.1} s long; this server accepts at most {:.1} s", state.config.max_audio_s),
+            format!(
+                "the audio is {duration_s:.1} s long; this server accepts at most {:.1} s",
+                state.config.max_audio_s
+            ),
         )
         .with_param("file"));
     }
@@ -277,10 +355,15 @@ fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
     let temperature = match field("temperature") {
         None => 0.0,
         Some(raw) => {
-            let t: f32 = raw.parse().map_err(|_| ApiError::invalid_parameter("temperature", format!("`{raw}` is not a number")))?;
+            let t: f32 = raw.parse().map_err(|_| {
+                ApiError::invalid_parameter("temperature", format!("`{raw}` is not a number"))
+            })?;
             if !(0.0..=1.0).contains(&t) {
-                return Err(ApiError::new(ErrorCode::UnsupportedTemperature, format!("temperature {raw} is out of range: use 0 (greedy) to 1"))
-                    .with_param("temperature"));
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedTemperature,
+                    format!("temperature {raw} is out of range: use 0 (greedy) to 1"),
+                )
+                .with_param("temperature"));
             }
             t
         }
@@ -288,7 +371,9 @@ fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
     let seed = match field("seed") {
         None if temperature > 0.0 => fresh_seed(),
         None => 0,
-        Some(raw) => raw.parse().map_err(|_| ApiError::invalid_parameter("seed", format!("`{raw}` is not a non-negative integer")))?,
+        Some(raw) => raw.parse().map_err(|_| {
+            ApiError::invalid_parameter("seed", format!("`{raw}` is not a non-negative integer"))
+        })?,
     };
     Ok((temperature, seed))
 }
@@ -297,7 +382,10 @@ fn sampling_options(form: &ParsedForm) -> Result<(f32, u64), ApiError> {
 fn fresh_seed() -> u64 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     nanos ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
@@ -310,25 +398,50 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 fn prompt_option(p: Option<&str>) -> Option<String> {
-    p.map(str::trim).filter(|p| !p.is_empty()).map(str::to_string)
+    p.map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
 }
 
 /// The language to force, checked against the model; `None` detects it.
-fn language_option(model: &ModelInfo, requested: Option<&str>, task: Task) -> Result<Option<String>, ApiError> {
+fn language_option(
+    model: &ModelInfo,
+    requested: Option<&str>,
+    task: Task,
+) -> Result<Option<String>, ApiError> {
     if task == Task::Translate && !model.multilingual {
         return Err(ApiError::invalid_parameter(
             "task",
-            format!("the model `{}` is English-only and cannot translate; serve a multilingual model", model.id),
+            format!(
+                "the model `{}` is English-only and cannot translate; serve a multilingual model",
+                model.id
+            ),
         ));
     }
-    let requested = requested.map(str::trim).filter(|l| !l.is_empty() && *l != "auto");
+    let requested = requested
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "auto");
     let Some(l) = requested else {
-        return Ok(if model.multilingual { None } else { Some("en".into()) });
+        return Ok(if model.multilingual {
+            None
+        } else {
+            Some("en".into())
+        });
     };
-    let code = formats::language_code(l)
-        .ok_or_else(|| ApiError::invalid_parameter("language", format!("unknown language `{l}`: use an ISO-639-1 code such as `en`")))?;
+    let code = formats::language_code(l).ok_or_else(|| {
+        ApiError::invalid_parameter(
+            "language",
+            format!("unknown language `{l}`: use an ISO-639-1 code such as `en`"),
+        )
+    })?;
     if !model.multilingual && code != "en" {
-        return Err(ApiError::invalid_parameter("language", format!("the model `{}` is English-only; language `{code}` is not available", model.id)));
+        return Err(ApiError::invalid_parameter(
+            "language",
+            format!(
+                "the model `{}` is English-only; language `{code}` is not available",
+                model.id
+            ),
+        ));
     }
     Ok(Some(code.to_string()))
 }

@@ -63,21 +63,38 @@ pub struct ParsedForm {
 impl ParsedForm {
     /// The last value of a text field.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a (repeatable) field.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The file, or 400 `missing_file` naming the fields that were sent.
     pub fn take_file(&mut self) -> Result<UploadedFile, ApiError> {
         self.file.take().ok_or_else(|| {
-            let names: Vec<&str> =
-                self.other_files.iter().map(String::as_str).chain(self.fields.iter().map(|(n, _)| n.as_str())).collect();
-            let got = if names.is_empty() { "no fields".to_string() } else { format!("fields: {}", names.join(", ")) };
-            ApiError::missing_file(format!("the form has no `file` field ({got}); send the audio as multipart field `file`"))
+            let names: Vec<&str> = self
+                .other_files
+                .iter()
+                .map(String::as_str)
+                .chain(self.fields.iter().map(|(n, _)| n.as_str()))
+                .collect();
+            let got = if names.is_empty() {
+                "no fields".to_string()
+            } else {
+                format!("fields: {}", names.join(", "))
+            };
+            ApiError::missing_file(format!(
+                "the form has no `file` field ({got}); send the audio as multipart field `file`"
+            ))
         })
     }
 }
@@ -102,7 +119,10 @@ impl<'a, D: Payload> ApiExtractor<'a> for UploadForm<D> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType { content_type: "multipart/form-data", schema: D::schema_ref() }],
+            content: vec![MetaMediaType {
+                content_type: "multipart/form-data",
+                schema: D::schema_ref(),
+            }],
             required: true,
         })
     }
@@ -116,23 +136,35 @@ impl<'a, D: Payload> ApiExtractor<'a> for UploadForm<D> {
             Some(state) => parse(state, request, body).await,
             None => Err(ApiError::new(ErrorCode::Internal, "server state missing")),
         };
-        Ok(Self { form, _doc: PhantomData })
+        Ok(Self {
+            form,
+            _doc: PhantomData,
+        })
     }
 }
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::FileTooLarge,
-        format!("the upload is larger than this server's limit of {:.1} MB", limit as f64 / 1e6),
+        format!(
+            "the upload is larger than this server's limit of {:.1} MB",
+            limit as f64 / 1e6
+        ),
     )
     .with_param("file")
 }
 
-async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> Result<ParsedForm, ApiError> {
+async fn parse(
+    state: &AppState,
+    request: &Request,
+    body: &mut RequestBody,
+) -> Result<ParsedForm, ApiError> {
     let limit = state.config.max_upload_bytes();
     // Reading continues past the limit only to drain the rest of an oversize file.
     let cap = limit.saturating_mul(2).saturating_add(FORM_OVERHEAD_BYTES);
-    let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = request
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large(limit));
     }
@@ -141,7 +173,10 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
         Err(e) => {
             // Refused before reading: read and drop the body (bounded) so that the client,
             // still sending, gets the answer rather than a broken pipe.
-            if !request.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            if !request
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            {
                 if let Ok(raw) = body.take() {
                     discard(raw, cap).await;
                 }
@@ -149,9 +184,15 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
             return Err(e);
         }
     };
-    let raw = body.take().map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let raw = body
+        .take()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let tripped = Arc::new(AtomicBool::new(false));
-    let capped = CappedReader { inner: Box::pin(raw.into_async_read()), remaining: cap, tripped: tripped.clone() };
+    let capped = CappedReader {
+        inner: Box::pin(raw.into_async_read()),
+        remaining: cap,
+        tripped: tripped.clone(),
+    };
     let mut capped_body = RequestBody::new(Body::from_async_read(capped));
     let mut multipart = <Multipart as poem::FromRequest>::from_request(request, &mut capped_body)
         .await
@@ -169,16 +210,27 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
                     let _ = e;
                     return Err(too_large(limit));
                 }
-                Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, format!("malformed multipart body: {e}"))),
+                Err(e) => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("malformed multipart body: {e}"),
+                    ))
+                }
             };
             parts += 1;
             if parts > MAX_FIELDS {
-                return Err(ApiError::new(ErrorCode::InvalidRequest, format!("the form has more than {MAX_FIELDS} parts")));
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("the form has more than {MAX_FIELDS} parts"),
+                ));
             }
             let name = field.name().unwrap_or("").to_string();
             if name == "file" {
                 if file.is_some() {
-                    return Err(ApiError::invalid_parameter("file", "the form has more than one `file` field"));
+                    return Err(ApiError::invalid_parameter(
+                        "file",
+                        "the form has more than one `file` field",
+                    ));
                 }
                 let filename = field.file_name().map(str::to_string);
                 let content_type = field.content_type().map(str::to_string);
@@ -186,18 +238,33 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
                     Ok(Some(b)) => b,
                     Ok(None) => return Err(too_large(limit)),
                     Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
-                    Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, format!("reading the upload failed: {e}"))),
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("reading the upload failed: {e}"),
+                        ))
+                    }
                 };
-                file = Some(UploadedFile { bytes, filename, content_type });
+                file = Some(UploadedFile {
+                    bytes,
+                    filename,
+                    content_type,
+                });
             } else if field.file_name().is_some() {
                 // A file under another name: skipped (read and dropped), named in the error.
                 match read_limited(field.into_async_read(), 0).await {
                     Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
-                    Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, format!("reading the form failed: {e}"))),
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("reading the form failed: {e}"),
+                        ))
+                    }
                     Ok(_) => other_files.push(name),
                 }
             } else {
-                let bytes = match read_limited(field.into_async_read(), MAX_TEXT_FIELD_BYTES).await {
+                let bytes = match read_limited(field.into_async_read(), MAX_TEXT_FIELD_BYTES).await
+                {
                     Ok(Some(b)) => b,
                     Ok(None) => {
                         return Err(ApiError::invalid_parameter(
@@ -206,20 +273,41 @@ async fn parse(state: &AppState, request: &Request, body: &mut RequestBody) -> R
                         ))
                     }
                     Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
-                    Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, format!("reading the form failed: {e}"))),
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("reading the form failed: {e}"),
+                        ))
+                    }
                 };
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| ApiError::invalid_parameter(name.clone(), format!("field `{name}` is not UTF-8 text")))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::invalid_parameter(
+                        name.clone(),
+                        format!("field `{name}` is not UTF-8 text"),
+                    )
+                })?;
                 fields.push((name, text));
             }
         }
         Ok((file, fields, other_files))
     };
-    let (file, fields, other_files) = tokio::time::timeout(READ_TIMEOUT, read)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "reading the upload took too long"))??;
+    let (file, fields, other_files) =
+        tokio::time::timeout(READ_TIMEOUT, read)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "reading the upload took too long",
+                )
+            })??;
     let peer = request.remote_addr().as_socket_addr().copied();
-    Ok(ParsedForm { file, fields, other_files, peer, in_flight })
+    Ok(ParsedForm {
+        file,
+        fields,
+        other_files,
+        peer,
+        in_flight,
+    })
 }
 
 /// The checks made before reading the body: model ready, room for one more request,
@@ -229,7 +317,13 @@ fn admit(state: &AppState, request: &Request) -> Result<InFlight, ApiError> {
     let in_flight = state.admit()?;
     let is_multipart = request
         .content_type()
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("multipart/form-data"))
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("multipart/form-data")
+        })
         .unwrap_or(false);
     if !is_multipart {
         return Err(ApiError::missing_file(format!(
@@ -271,7 +365,12 @@ async fn read_limited(reader: impl AsyncRead + Send, limit: usize) -> io::Result
         if buf.len() + n > limit {
             drop(buf);
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-                while reader.read(&mut chunk).await.map(|n| n > 0).unwrap_or(false) {}
+                while reader
+                    .read(&mut chunk)
+                    .await
+                    .map(|n| n > 0)
+                    .unwrap_or(false)
+                {}
             })
             .await;
             return Ok(None);
@@ -288,7 +387,11 @@ struct CappedReader {
 }
 
 impl AsyncRead for CappedReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let poll = self.inner.as_mut().poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &poll {

@@ -147,7 +147,12 @@ impl TranscribeResponse {
                 .segments
                 .iter()
                 .enumerate()
-                .map(|(i, s)| SegmentOut { id: i as u32, start: s.start_s as f64, end: s.end_s as f64, text: s.text.trim().to_string() })
+                .map(|(i, s)| SegmentOut {
+                    id: i as u32,
+                    start: s.start_s as f64,
+                    end: s.end_s as f64,
+                    text: s.text.trim().to_string(),
+                })
                 .collect(),
             language: t.language.clone(),
             language_probability: t.language_prob as f64,
@@ -167,7 +172,11 @@ impl TranscribeResponse {
                 draft: model.draft.clone(),
                 drafted: t.drafted as u64,
                 accepted: t.accepted as u64,
-                acceptance_rate: if t.drafted == 0 { 0.0 } else { t.accepted as f64 / t.drafted as f64 },
+                acceptance_rate: if t.drafted == 0 {
+                    0.0
+                } else {
+                    t.accepted as f64 / t.drafted as f64
+                },
                 main_passes: t.main_passes as u64,
                 tokens: t.tokens.len() as u64,
                 draft_s: t.draft_s,
@@ -265,26 +274,47 @@ pub enum TranscriptionBody {
 pub enum OpenAiOutput {
     Json(TranscriptionJson),
     Verbose(Box<VerboseTranscription>),
-    Text { format: ResponseFormat, body: String },
+    Text {
+        format: ResponseFormat,
+        body: String,
+    },
 }
 
 impl OpenAiOutput {
     pub fn new(format: ResponseFormat, out: &JobOutput, task: Task) -> Self {
         let t = &out.transcript;
         match format {
-            ResponseFormat::Json => OpenAiOutput::Json(TranscriptionJson { text: t.text.clone() }),
-            ResponseFormat::VerboseJson => OpenAiOutput::Verbose(Box::new(VerboseTranscription::new(out, task))),
-            ResponseFormat::Text => OpenAiOutput::Text { format, body: formats::to_text(&t.text) },
-            ResponseFormat::Srt => OpenAiOutput::Text { format, body: formats::to_srt(&t.segments) },
-            ResponseFormat::Vtt => OpenAiOutput::Text { format, body: formats::to_vtt(&t.segments) },
+            ResponseFormat::Json => OpenAiOutput::Json(TranscriptionJson {
+                text: t.text.clone(),
+            }),
+            ResponseFormat::VerboseJson => {
+                OpenAiOutput::Verbose(Box::new(VerboseTranscription::new(out, task)))
+            }
+            ResponseFormat::Text => OpenAiOutput::Text {
+                format,
+                body: formats::to_text(&t.text),
+            },
+            ResponseFormat::Srt => OpenAiOutput::Text {
+                format,
+                body: formats::to_srt(&t.segments),
+            },
+            ResponseFormat::Vtt => OpenAiOutput::Text {
+                format,
+                body: formats::to_vtt(&t.segments),
+            },
         }
     }
 }
 
 fn json_response<T: Serialize>(v: &T) -> Response {
     match serde_json::to_vec(v) {
-        Ok(b) => Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json").body(b),
-        Err(e) => Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string()),
+        Ok(b) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(b),
+        Err(e) => Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(e.to_string()),
     }
 }
 
@@ -293,9 +323,10 @@ impl IntoResponse for OpenAiOutput {
         match self {
             OpenAiOutput::Json(j) => json_response(&j),
             OpenAiOutput::Verbose(v) => json_response(&v),
-            OpenAiOutput::Text { format, body } => {
-                Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, format.content_type()).body(body)
-            }
+            OpenAiOutput::Text { format, body } => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, format.content_type())
+                .body(body),
         }
     }
 }

@@ -7,13 +7,13 @@
 mod measure;
 mod output;
 
-use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spec_engine::{DraftLength, DraftSpec};
 use std::path::PathBuf;
 use whisper_bench::dataset::{load_dataset, Utterance};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
 use whisper_burn::{audio, DecodeOptions, Transcript};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -127,19 +127,30 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
     eprintln!("decoding audio of {} utterances", utterances.len());
     let audio = utterances
         .iter()
-        .map(|u| audio::load_audio_file(&u.path).with_context(|| format!("decoding {}", u.path.display())))
+        .map(|u| {
+            audio::load_audio_file(&u.path)
+                .with_context(|| format!("decoding {}", u.path.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let corpus = Corpus { utterances, audio };
     let opts = decode_options(&args);
     let devices = dedup(&args.device);
     let n_configs = match args.mode {
         Mode::Speculative => 1 + speculative_drafts(&args)?.len(),
-        Mode::Beam => models(&args).len() * (args.beams.len() + usize::from(spec_point_draft(&args)?.is_some())),
+        Mode::Beam => {
+            models(&args).len()
+                * (args.beams.len() + usize::from(spec_point_draft(&args)?.is_some()))
+        }
     };
     let bar = progress((devices.len() * n_configs * corpus.audio.len()) as u64);
     let mut all = Vec::new();
     for &kind in &devices {
-        let ctx = measure::Context { args: &args, corpus: &corpus, opts: &opts, bar: &bar };
+        let ctx = measure::Context {
+            args: &args,
+            corpus: &corpus,
+            opts: &opts,
+            bar: &bar,
+        };
         let runs = match args.mode {
             Mode::Speculative => dispatch(kind, measure::SpeculativeTask(ctx))??,
             Mode::Beam => dispatch(kind, measure::BeamTask(ctx))??,
@@ -147,7 +158,13 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
         all.push(runs);
     }
     bar.finish_and_clear();
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("bench-results/{}-{}", args.mode, output::timestamp())));
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "bench-results/{}-{}",
+            args.mode,
+            output::timestamp()
+        ))
+    });
     let markdown = output::write_all(&args, &corpus, &all, &out_dir)?;
     println!("{markdown}");
     eprintln!("results written to {}", out_dir.display());
@@ -168,7 +185,8 @@ fn validate(args: &BenchmarkArgs) -> Result<()> {
         bail!("--device needs at least one backend");
     }
     for d in &args.drafts {
-        d.parse::<DraftSpec>().with_context(|| format!("--drafts: bad draft `{d}`"))?;
+        d.parse::<DraftSpec>()
+            .with_context(|| format!("--drafts: bad draft `{d}`"))?;
     }
     if args.mode == Mode::Beam {
         if args.beams.is_empty() || args.beams.contains(&0) {
@@ -201,7 +219,10 @@ fn dedup(kinds: &[DeviceKind]) -> Vec<DeviceKind> {
 }
 
 pub fn decode_options(args: &BenchmarkArgs) -> DecodeOptions {
-    let mut opts = DecodeOptions { language: Some(args.language.clone()), ..Default::default() };
+    let mut opts = DecodeOptions {
+        language: Some(args.language.clone()),
+        ..Default::default()
+    };
     if let Some(n) = args.max_new_tokens {
         opts.max_new_tokens = n;
     }
@@ -263,14 +284,21 @@ pub fn spec_point_draft(args: &BenchmarkArgs) -> Result<Option<DraftSpec>> {
 /// A short label of a model: the last path component (`weights/models/base` -> `base`).
 pub fn model_label(model: &str) -> String {
     let trimmed = model.trim_end_matches('/');
-    trimmed.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(trimmed).to_string()
+    trimmed
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(trimmed)
+        .to_string()
 }
 
 fn progress(n: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{msg:>22} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg:>22} {bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }

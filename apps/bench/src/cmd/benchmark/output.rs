@@ -1,14 +1,15 @@
 //! From timed runs to `results.csv`, `summary.json`, `summary.md` and plots.
 use super::{BenchmarkArgs, ConfigRun, Corpus, DeviceRuns, Mode};
-use whisper_burn::backend::DeviceKind;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
 use whisper_bench::plots::{self, PlotError};
 use whisper_bench::report::{
-    beam_markdown, summarize, summary_markdown, write_results_csv, BeamPoint, ConfigSummary, RunInfo, UtteranceResult,
+    beam_markdown, summarize, summary_markdown, write_results_csv, BeamPoint, ConfigSummary,
+    RunInfo, UtteranceResult,
 };
+use whisper_burn::backend::DeviceKind;
 
 /// Per (configuration, device) numbers beside [`ConfigSummary`].
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +63,12 @@ pub struct BackendRow {
 }
 
 /// Writes every output file into `out`; returns the Markdown summary.
-pub fn write_all(args: &BenchmarkArgs, corpus: &Corpus, all: &[DeviceRuns], out: &Path) -> Result<String> {
+pub fn write_all(
+    args: &BenchmarkArgs,
+    corpus: &Corpus,
+    all: &[DeviceRuns],
+    out: &Path,
+) -> Result<String> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let total_audio: f64 = all
         .first()
@@ -100,7 +106,11 @@ pub fn write_all(args: &BenchmarkArgs, corpus: &Corpus, all: &[DeviceRuns], out:
         for summary in &mut s {
             if let Some(run) = find_run(all, &summary.config, &summary.device) {
                 summary.load_s = run.load_s;
-                summary.rtf = if total_audio > 0.0 { run.wall_s / total_audio } else { f64::NAN };
+                summary.rtf = if total_audio > 0.0 {
+                    run.wall_s / total_audio
+                } else {
+                    f64::NAN
+                };
             }
         }
         summaries.extend(s);
@@ -123,12 +133,19 @@ pub fn write_all(args: &BenchmarkArgs, corpus: &Corpus, all: &[DeviceRuns], out:
         "model_loads": all.iter().flat_map(|d| d.model_loads.iter().map(move |(m, s)| serde_json::json!({"device": d.device, "model": m, "load_s": s}))).collect::<Vec<_>>(),
         "notes": notes,
     });
-    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )
+    .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
 
     let mut warnings = Vec::new();
     for d in details.iter().filter(|d| !d.not_identical.is_empty()) {
-        let ids: Vec<String> = d.not_identical.iter().map(|m| format!("{} (token {})", m.id, m.first_difference)).collect();
+        let ids: Vec<String> = d
+            .not_identical
+            .iter()
+            .map(|m| format!("{} (token {})", m.id, m.first_difference))
+            .collect();
         let msg = format!(
             "{} on {}: {} transcript(s) NOT identical to {}: {}",
             d.config,
@@ -145,16 +162,33 @@ pub fn write_all(args: &BenchmarkArgs, corpus: &Corpus, all: &[DeviceRuns], out:
         eprintln!("warning: {w}");
     }
 
-    let markdown = markdown(args, &info, &summaries, &details, &backend, &beam_points, all, &warnings, &notes);
-    std::fs::write(out.join("summary.md"), &markdown).with_context(|| format!("writing {}", out.join("summary.md").display()))?;
+    let markdown = markdown(
+        args,
+        &info,
+        &summaries,
+        &details,
+        &backend,
+        &beam_points,
+        all,
+        &warnings,
+        &notes,
+    );
+    std::fs::write(out.join("summary.md"), &markdown)
+        .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
     Ok(markdown)
 }
 
 fn find_run<'a>(all: &'a [DeviceRuns], config: &str, device: &str) -> Option<&'a ConfigRun> {
-    all.iter().flat_map(|d| d.runs.iter()).find(|r| r.name == config && r.device.to_string() == device)
+    all.iter()
+        .flat_map(|d| d.runs.iter())
+        .find(|r| r.name == config && r.device.to_string() == device)
 }
 
-fn utterance_results(run: &ConfigRun, baseline: Option<&ConfigRun>, corpus: &Corpus) -> Vec<UtteranceResult> {
+fn utterance_results(
+    run: &ConfigRun,
+    baseline: Option<&ConfigRun>,
+    corpus: &Corpus,
+) -> Vec<UtteranceResult> {
     run.transcripts
         .iter()
         .enumerate()
@@ -184,7 +218,12 @@ fn verification_passes(t: &whisper_burn::Transcript) -> usize {
 }
 
 /// `baseline`: what speedups are measured against; `must_match`: whose tokens must be equal.
-fn detail(run: &ConfigRun, baseline: Option<&ConfigRun>, must_match: Option<&ConfigRun>, corpus: &Corpus) -> ConfigDetail {
+fn detail(
+    run: &ConfigRun,
+    baseline: Option<&ConfigRun>,
+    must_match: Option<&ConfigRun>,
+    corpus: &Corpus,
+) -> ConfigDetail {
     let ts = || run.transcripts.iter().map(|(_, t)| t);
     let sum = |f: fn(&whisper_burn::Transcript) -> f64| ts().map(f).sum::<f64>();
     let decode_s = sum(|t| t.decode_s);
@@ -224,21 +263,29 @@ fn detail(run: &ConfigRun, baseline: Option<&ConfigRun>, must_match: Option<&Con
         accepted,
         main_passes: ts().map(|t| t.main_passes).sum(),
         verification_passes: verification,
-        mean_accepted_per_verification: (drafted > 0 && verification > 0).then(|| accepted as f64 / verification as f64),
+        mean_accepted_per_verification: (drafted > 0 && verification > 0)
+            .then(|| accepted as f64 / verification as f64),
         not_identical,
     }
 }
 
 fn first_difference(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
 }
 
 fn backend_comparison(all: &[DeviceRuns]) -> Vec<BackendRow> {
-    let Some((reference, others)) = all.split_first() else { return Vec::new() };
+    let Some((reference, others)) = all.split_first() else {
+        return Vec::new();
+    };
     let mut rows = Vec::new();
     for d in others {
         for run in &d.runs {
-            let Some(r) = reference.runs.iter().find(|r| r.name == run.name) else { continue };
+            let Some(r) = reference.runs.iter().find(|r| r.name == run.name) else {
+                continue;
+            };
             let total = |c: &ConfigRun| c.transcripts.iter().map(|(l, _)| l).sum::<f64>();
             let n = run.transcripts.len().max(1) as f64;
             rows.push(BackendRow {
@@ -248,7 +295,12 @@ fn backend_comparison(all: &[DeviceRuns]) -> Vec<BackendRow> {
                 mean_latency_s: total(run) / n,
                 reference_mean_latency_s: total(r) / n,
                 speedup_vs_reference: (total(run) > 0.0).then(|| total(r) / total(run)),
-                identical_tokens: run.transcripts.iter().zip(&r.transcripts).filter(|((_, a), (_, b))| a.tokens == b.tokens).count(),
+                identical_tokens: run
+                    .transcripts
+                    .iter()
+                    .zip(&r.transcripts)
+                    .filter(|((_, a), (_, b))| a.tokens == b.tokens)
+                    .count(),
                 n_utterances: run.transcripts.len(),
             });
         }
@@ -261,8 +313,17 @@ fn beam_points(all: &[DeviceRuns], summaries: &[ConfigSummary]) -> Vec<BeamPoint
     let mut points = Vec::new();
     for d in all {
         for run in &d.runs {
-            let Some(s) = summaries.iter().find(|s| s.config == run.name && s.device == d.device.to_string()) else { continue };
-            let suffix = if many { format!(" ({})", d.device) } else { String::new() };
+            let Some(s) = summaries
+                .iter()
+                .find(|s| s.config == run.name && s.device == d.device.to_string())
+            else {
+                continue;
+            };
+            let suffix = if many {
+                format!(" ({})", d.device)
+            } else {
+                String::new()
+            };
             let (model, beam_size) = match (&run.beam, &run.spec_point_of) {
                 (Some((label, b)), _) => (format!("{label}{suffix}"), *b),
                 (None, Some(label)) => {
@@ -271,45 +332,74 @@ fn beam_points(all: &[DeviceRuns], summaries: &[ConfigSummary]) -> Vec<BeamPoint
                 }
                 _ => continue,
             };
-            points.push(BeamPoint { model, beam_size, wer: s.wer.unwrap_or(f64::NAN), mean_latency_s: s.mean_latency_s });
+            points.push(BeamPoint {
+                model,
+                beam_size,
+                wer: s.wer.unwrap_or(f64::NAN),
+                mean_latency_s: s.mean_latency_s,
+            });
         }
     }
     points
 }
 
 /// Makes the figures; returns a warning per figure that could not be made.
-fn make_plots(args: &BenchmarkArgs, all: &[DeviceRuns], summaries: &[ConfigSummary], beam: &[BeamPoint], out: &Path) -> Vec<String> {
+fn make_plots(
+    args: &BenchmarkArgs,
+    all: &[DeviceRuns],
+    summaries: &[ConfigSummary],
+    beam: &[BeamPoint],
+    out: &Path,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     let mut check = |name: &str, r: Result<(), PlotError>| {
         if let Err(e) = r {
             warnings.push(format!("plot {name} not made: {e}"));
         }
     };
-    check("latency_vs_wer", plots::latency_vs_wer(summaries, &out.join("latency_vs_wer")));
+    check(
+        "latency_vs_wer",
+        plots::latency_vs_wer(summaries, &out.join("latency_vs_wer")),
+    );
     match args.mode {
         Mode::Speculative => {
-            check("speedup_per_draft", plots::speedup_per_draft(summaries, &out.join("speedup_per_draft")));
+            check(
+                "speedup_per_draft",
+                plots::speedup_per_draft(summaries, &out.join("speedup_per_draft")),
+            );
             let drafted: Vec<&ConfigRun> = all
                 .iter()
                 .flat_map(|d| d.runs.iter())
                 .filter(|r| r.transcripts.iter().any(|(_, t)| t.drafted > 0))
                 .collect();
             if drafted.is_empty() {
-                check("acceptance_histogram", Err(PlotError::NoData("no configuration drafted any token")));
+                check(
+                    "acceptance_histogram",
+                    Err(PlotError::NoData("no configuration drafted any token")),
+                );
             }
             for (i, run) in drafted.iter().enumerate() {
                 let lengths: Vec<usize> = run
                     .transcripts
                     .iter()
                     .filter(|(_, t)| t.drafted > 0 && verification_passes(t) > 0)
-                    .map(|(_, t)| (t.accepted as f64 / verification_passes(t) as f64).round() as usize)
+                    .map(|(_, t)| {
+                        (t.accepted as f64 / verification_passes(t) as f64).round() as usize
+                    })
                     .collect();
                 let stem = if i == 0 {
                     "acceptance_histogram".to_string()
                 } else {
-                    format!("acceptance_histogram_{}_{}", sanitize(&run.name), run.device)
+                    format!(
+                        "acceptance_histogram_{}_{}",
+                        sanitize(&run.name),
+                        run.device
+                    )
                 };
-                check(&stem, plots::acceptance_histogram(&lengths, &out.join(&stem)));
+                check(
+                    &stem,
+                    plots::acceptance_histogram(&lengths, &out.join(&stem)),
+                );
             }
         }
         Mode::Beam => check("beam_plot", plots::beam_plot(beam, &out.join("beam_plot"))),
@@ -318,7 +408,15 @@ fn make_plots(args: &BenchmarkArgs, all: &[DeviceRuns], summaries: &[ConfigSumma
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn notes(args: &BenchmarkArgs) -> Vec<String> {
@@ -376,11 +474,15 @@ fn markdown(
             d.encode_s,
             d.decode_s,
             d.draft_s,
-            d.decoder_speedup_vs_baseline.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into()),
+            d.decoder_speedup_vs_baseline
+                .map(|x| format!("{x:.2}×"))
+                .unwrap_or_else(|| "–".into()),
             d.tokens,
             d.drafted,
             d.accepted,
-            d.mean_accepted_per_verification.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into()),
+            d.mean_accepted_per_verification
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "–".into()),
         );
     }
 
@@ -402,7 +504,9 @@ fn markdown(
                 b.reference_device,
                 b.mean_latency_s,
                 b.reference_mean_latency_s,
-                b.speedup_vs_reference.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into()),
+                b.speedup_vs_reference
+                    .map(|x| format!("{x:.2}×"))
+                    .unwrap_or_else(|| "–".into()),
                 b.identical_tokens,
                 b.n_utterances
             );
@@ -431,7 +535,13 @@ fn markdown(
 
 fn run_info(all: &[DeviceRuns]) -> RunInfo {
     let command = std::env::args()
-        .map(|a| if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let commit = std::process::Command::new("git")
@@ -442,17 +552,33 @@ fn run_info(all: &[DeviceRuns]) -> RunInfo {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    let device = all.iter().map(|d| describe_device(d.device)).collect::<Vec<_>>().join("; ");
-    RunInfo { command, commit, device, date: iso_date() }
+    let device = all
+        .iter()
+        .map(|d| describe_device(d.device))
+        .collect::<Vec<_>>()
+        .join("; ");
+    RunInfo {
+        command,
+        commit,
+        device,
+        date: iso_date(),
+    }
 }
 
 fn describe_device(kind: DeviceKind) -> String {
     match kind {
         DeviceKind::Cpu => {
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             let model = std::fs::read_to_string("/proc/cpuinfo")
                 .ok()
-                .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+                .and_then(|t| {
+                    t.lines()
+                        .find(|l| l.starts_with("model name"))
+                        .and_then(|l| l.split_once(':'))
+                        .map(|(_, v)| v.trim().to_string())
+                })
                 .unwrap_or_else(|| std::env::consts::ARCH.to_string());
             format!("cpu ({cores} cores, {model})")
         }
@@ -473,7 +599,10 @@ fn describe_device(kind: DeviceKind) -> String {
 
 /// (year, month, day, hour, minute, second) in UTC now.
 fn utc_now() -> (i64, u32, u32, u32, u32, u32) {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -485,7 +614,14 @@ fn utc_now() -> (i64, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 fn iso_date() -> String {
@@ -521,9 +657,16 @@ mod tests {
     fn corpus() -> Corpus {
         let utterances = ["a", "b"]
             .iter()
-            .map(|id| Utterance { id: id.to_string(), path: format!("{id}.flac").into(), reference: Some("hello world".into()) })
+            .map(|id| Utterance {
+                id: id.to_string(),
+                path: format!("{id}.flac").into(),
+                reference: Some("hello world".into()),
+            })
             .collect();
-        Corpus { utterances, audio: vec![vec![0.0; 16_000], vec![0.0; 16_000]] }
+        Corpus {
+            utterances,
+            audio: vec![vec![0.0; 16_000], vec![0.0; 16_000]],
+        }
     }
 
     fn transcript(tokens: &[u32], drafted: usize, accepted: usize) -> Transcript {
@@ -563,39 +706,78 @@ mod tests {
             device: DeviceKind::Cpu,
             model_loads: vec![("m".into(), 1.0)],
             runs: vec![
-                run("greedy", DeviceKind::Cpu, 2.0, vec![transcript(&[1, 2, 3], 0, 0), transcript(&[4, 5], 0, 0)]),
-                run("self-q8", DeviceKind::Cpu, 1.0, vec![transcript(&[1, 2, 3], 4, 3), transcript(&[4, 6], 2, 1)]),
+                run(
+                    "greedy",
+                    DeviceKind::Cpu,
+                    2.0,
+                    vec![transcript(&[1, 2, 3], 0, 0), transcript(&[4, 5], 0, 0)],
+                ),
+                run(
+                    "self-q8",
+                    DeviceKind::Cpu,
+                    1.0,
+                    vec![transcript(&[1, 2, 3], 4, 3), transcript(&[4, 6], 2, 1)],
+                ),
             ],
         };
         let wgpu = DeviceRuns {
             device: DeviceKind::Wgpu,
             model_loads: vec![("m".into(), 1.0)],
             runs: vec![
-                run("greedy", DeviceKind::Wgpu, 0.5, vec![transcript(&[1, 2, 3], 0, 0), transcript(&[4, 5], 0, 0)]),
-                run("self-q8", DeviceKind::Wgpu, 0.25, vec![transcript(&[1, 2, 3], 4, 3), transcript(&[4, 5], 2, 2)]),
+                run(
+                    "greedy",
+                    DeviceKind::Wgpu,
+                    0.5,
+                    vec![transcript(&[1, 2, 3], 0, 0), transcript(&[4, 5], 0, 0)],
+                ),
+                run(
+                    "self-q8",
+                    DeviceKind::Wgpu,
+                    0.25,
+                    vec![transcript(&[1, 2, 3], 4, 3), transcript(&[4, 5], 2, 2)],
+                ),
             ],
         };
         let md = write_all(&args(&[]), &corpus(), &[cpu, wgpu], &out).unwrap();
         assert!(md.contains("NOT identical to greedy: b (token 1)"), "{md}");
         assert!(md.contains("## Backend comparison"));
-        assert!(md.contains("| self-q8 | wgpu | cpu | 0.250 | 1.000 | 4.00× | 1/2 |"), "{md}");
+        assert!(
+            md.contains("| self-q8 | wgpu | cpu | 0.250 | 1.000 | 4.00× | 1/2 |"),
+            "{md}"
+        );
 
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
         let summaries = json["summaries"].as_array().unwrap();
-        let q8_cpu = summaries.iter().find(|s| s["config"] == "self-q8" && s["device"] == "cpu").unwrap();
+        let q8_cpu = summaries
+            .iter()
+            .find(|s| s["config"] == "self-q8" && s["device"] == "cpu")
+            .unwrap();
         assert_eq!(q8_cpu["all_identical_to_baseline"], false);
         assert_eq!(q8_cpu["speedup_vs_baseline"], 2.0);
         assert_eq!(q8_cpu["rtf"], 1.0);
         assert_eq!(q8_cpu["load_s"], 0.5);
-        let q8_wgpu = summaries.iter().find(|s| s["config"] == "self-q8" && s["device"] == "wgpu").unwrap();
+        let q8_wgpu = summaries
+            .iter()
+            .find(|s| s["config"] == "self-q8" && s["device"] == "wgpu")
+            .unwrap();
         assert_eq!(q8_wgpu["all_identical_to_baseline"], true);
         let details = json["details"].as_array().unwrap();
-        let d = details.iter().find(|d| d["config"] == "self-q8" && d["device"] == "cpu").unwrap();
+        let d = details
+            .iter()
+            .find(|d| d["config"] == "self-q8" && d["device"] == "cpu")
+            .unwrap();
         assert_eq!(d["not_identical"][0]["id"], "b");
         assert_eq!(d["verification_passes"], 1 + 2);
         assert_eq!(d["accepted"], 4);
         assert_eq!(json["backend_comparison"].as_array().unwrap().len(), 2);
-        for f in ["results.csv", "speedup_per_draft.png", "acceptance_histogram.svg", "latency_vs_wer.png"] {
+        for f in [
+            "results.csv",
+            "speedup_per_draft.png",
+            "acceptance_histogram.svg",
+            "latency_vs_wer.png",
+        ] {
             assert!(out.join(f).is_file(), "{f}");
         }
         std::fs::remove_dir_all(&out).ok();
@@ -604,11 +786,23 @@ mod tests {
     #[test]
     fn names_and_dates() {
         assert_eq!(super::super::model_label("weights/models/base/"), "base");
-        assert_eq!(super::super::model_label("openai/whisper-tiny"), "whisper-tiny");
+        assert_eq!(
+            super::super::model_label("openai/whisper-tiny"),
+            "whisper-tiny"
+        );
         let a = args(&["--draft-tokens", "4"]);
-        assert_eq!(super::super::draft_config_name(&a, &"self-q4".parse().unwrap()), "self-q4-k4");
-        assert_eq!(super::super::draft_config_name(&a, &"none".parse().unwrap()), "greedy");
-        assert_eq!(super::super::draft_config_name(&args(&[]), &"../m/tiny.en".parse().unwrap()), "draft:tiny.en");
+        assert_eq!(
+            super::super::draft_config_name(&a, &"self-q4".parse().unwrap()),
+            "self-q4-k4"
+        );
+        assert_eq!(
+            super::super::draft_config_name(&a, &"none".parse().unwrap()),
+            "greedy"
+        );
+        assert_eq!(
+            super::super::draft_config_name(&args(&[]), &"../m/tiny.en".parse().unwrap()),
+            "draft:tiny.en"
+        );
         let ts = timestamp();
         assert_eq!(ts.len(), 15);
         assert!(ts.starts_with("20"));
