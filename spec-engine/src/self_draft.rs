@@ -8,6 +8,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 use std::sync::Arc;
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
+use whisper_burn::model::host_decoder::attend_cached;
 use whisper_burn::model::host_math::{gelu_chunk, softmax_row};
 use whisper_burn::model::layers::{LayerNorm, Linear};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
@@ -252,6 +253,7 @@ impl SelfDraft {
                 x
             })
             .collect();
+        let scale = ((d / self.n_heads) as f32).powf(-0.5);
         for (l, layer) in self.layers.iter().enumerate() {
             let h = norm_rows(&layer.ln_self, &xs);
             let (q, k, v) = (
@@ -260,7 +262,7 @@ impl SelfDraft {
                 layer.v.apply_rows(&h),
             );
             let ctx: Vec<Vec<f32>> = rows
-                .iter_mut()
+                .par_iter_mut()
                 .zip(feeds)
                 .enumerate()
                 .map(|(i, (row, f))| {
@@ -268,7 +270,8 @@ impl SelfDraft {
                     row.self_k[l].extend_from_slice(&k[i]);
                     row.self_v[l].truncate(f.pos * d);
                     row.self_v[l].extend_from_slice(&v[i]);
-                    self.self_attention(&q[i], &row.self_k[l], &row.self_v[l], f.pos + 1)
+                    let q: Vec<f32> = q[i].iter().map(|v| v * scale).collect();
+                    attend_cached(&q, &row.self_k[l], &row.self_v[l], self.n_heads, f.pos + 1)
                 })
                 .collect();
             add_rows(&mut xs, &layer.o.apply_rows(&ctx));
@@ -303,27 +306,6 @@ impl SelfDraft {
         out
     }
 
-    fn self_attention(&self, q: &[f32], keys: &[f32], values: &[f32], n: usize) -> Vec<f32> {
-        let d = self.d_model;
-        let dh = d / self.n_heads;
-        let scale = (dh as f32).powf(-0.5);
-        let mut out = vec![0f32; d];
-        for h in 0..self.n_heads {
-            let qh = &q[h * dh..(h + 1) * dh];
-            let mut p: Vec<f32> = (0..n)
-                .map(|j| scale * dot(qh, &keys[j * d + h * dh..j * d + (h + 1) * dh]))
-                .collect();
-            softmax_row(&mut p);
-            let oh = &mut out[h * dh..(h + 1) * dh];
-            for (j, pj) in p.iter().enumerate() {
-                oh.iter_mut()
-                    .zip(&values[j * d + h * dh..j * d + (h + 1) * dh])
-                    .for_each(|(o, v)| *o += pj * v);
-            }
-        }
-        out
-    }
-
     /// Cross attention of each row's query against its own int8 keys/values, one task
     /// per (row, head) on all threads.
     fn cross_attention_rows(&self, qs: &[Vec<f32>], kvs: &[&CrossKv]) -> Vec<Vec<f32>> {
@@ -351,10 +333,6 @@ fn add_rows(xs: &mut [Vec<f32>], ys: &[Vec<f32>]) {
 
 fn add(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Int8 cross-attention keys/values of one layer for one row, per head.

@@ -210,6 +210,36 @@ impl HostDecoder {
     }
 }
 
+/// Attention of one query (`q`: `[d]`, all heads, already scaled) over the first
+/// `positions` cached keys and values (`[position][d]` each): the arithmetic of the
+/// decoder's self attention for its last position. Returns `[d]`.
+pub fn attend_cached(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    n_heads: usize,
+    positions: usize,
+) -> Vec<f32> {
+    let d = q.len();
+    let dh = d / n_heads;
+    assert!(
+        positions > 0 && keys.len() >= positions * d && values.len() >= positions * d,
+        "fewer than {positions} cached positions"
+    );
+    let mut out = vec![0f32; d];
+    for (hh, o) in out.chunks_mut(dh).enumerate() {
+        let head = HeadView {
+            q: &q[hh * dh..],
+            keys: &keys[hh * dh..],
+            values: &values[hh * dh..],
+            d,
+            dh,
+        };
+        causal_head_attention(&head, 1, positions - 1, o);
+    }
+    out
+}
+
 /// `tiles[r * h + head]` (`[n][dh]`) -> `[r * n][h * dh]`.
 fn merge_heads(tiles: &[Vec<f32>], rows: usize, n: usize, h: usize, dh: usize) -> Vec<f32> {
     let d = h * dh;
@@ -260,6 +290,8 @@ unsafe fn causal_head_attention_fma(head: &HeadView, n: usize, start: usize, out
     causal_head_attention_generic(head, n, start, out)
 }
 
+// Plain loops only: a closure here would be compiled apart from the FMA-enabled caller,
+// and its `mul_add` would become a call to the software `fmaf` for every element.
 #[inline(always)]
 fn causal_head_attention_generic(head: &HeadView, n: usize, start: usize, out: &mut [f32]) {
     let (d, dh) = (head.d, head.dh);
@@ -267,13 +299,16 @@ fn causal_head_attention_generic(head: &HeadView, n: usize, start: usize, out: &
     for j in 0..n {
         let qj = &head.q[j * d..][..dh];
         scores.clear();
-        scores.extend((0..start + j + 1).map(|t| dot(qj, &head.keys[t * d..][..dh])));
+        for t in 0..start + j + 1 {
+            scores.push(dot(qj, &head.keys[t * d..][..dh]));
+        }
         softmax_row(&mut scores);
         let o = &mut out[j * dh..(j + 1) * dh];
-        for (t, p) in scores.iter().enumerate() {
-            o.iter_mut()
-                .zip(&head.values[t * d..][..dh])
-                .for_each(|(o, v)| *o = p.mul_add(*v, *o));
+        for t in 0..scores.len() {
+            let (p, v) = (scores[t], &head.values[t * d..][..dh]);
+            for c in 0..dh {
+                o[c] = p.mul_add(v[c], o[c]);
+            }
         }
     }
 }
