@@ -109,8 +109,10 @@ fn update(table: &mut Vec<Option<f64>>, at: usize, value: f64) {
 }
 
 /// The measured value at `at`, else interpolated between the nearest measured points,
-/// else extrapolated from the nearest one as half fixed cost, half proportional (so
-/// lengths not tried yet look worth trying, and get measured).
+/// else extrapolated from the nearest one: below it in proportion (a lower bound, so
+/// shorter lengths not tried yet look worth trying and get measured; with half the cost
+/// taken as fixed, a batch that started long never tried short drafts), above it as half
+/// fixed cost, half proportional.
 fn estimate(table: &[Option<f64>], at: usize) -> Option<f64> {
     let below = (0..=at.min(table.len().saturating_sub(1)))
         .rev()
@@ -119,9 +121,8 @@ fn estimate(table: &[Option<f64>], at: usize) -> Option<f64> {
     match (below, above) {
         (Some((i, v)), _) if i == at => Some(v),
         (Some((i, vi)), Some((j, vj))) => Some(vi + (vj - vi) * (at - i) as f64 / (j - i) as f64),
-        (Some((i, v)), None) | (None, Some((i, v))) => {
-            Some(v * (0.5 + 0.5 * at as f64 / i.max(1) as f64))
-        }
+        (None, Some((i, v))) => Some(v * at as f64 / i.max(1) as f64),
+        (Some((i, v)), None) => Some(v * (0.5 + 0.5 * at as f64 / i.max(1) as f64)),
         (None, None) => None,
     }
 }
@@ -175,6 +176,16 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_measured_only_at_long_drafts_tries_short_ones() {
+        // Batch 8 started at 5 draft tokens (48 positions verified); shorter lengths are
+        // unmeasured and must look cheap enough to be tried (and then measured).
+        let mut m = CostModel::default();
+        m.record(8, 5, 0.070, 48, 0.113);
+        let rows = vec![history(0.75); 8];
+        assert_eq!(m.best_cap(&rows, &[6; 8], 6), Some(1));
+    }
+
+    #[test]
     fn unmeasured_row_counts_borrow_the_nearest_measured_one() {
         let mut m = CostModel::default();
         m.record(8, 3, 0.030, 32, 0.060);
@@ -191,7 +202,7 @@ mod tests {
         assert_eq!(estimate(&table, 2), Some(2.0));
         assert_eq!(estimate(&table, 3), Some(3.0));
         assert_eq!(estimate(&table, 8), Some(4.0 * 1.5));
-        assert_eq!(estimate(&table, 1), Some(2.0 * 0.75));
+        assert_eq!(estimate(&table, 1), Some(1.0));
         assert_eq!(estimate(&[], 3), None);
     }
 
