@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::model::host_decoder::attend_cached;
-use whisper_burn::model::host_math::{gelu_chunk, softmax_row};
+use whisper_burn::model::host_math::{gelu_chunk, softmax_row, HostNorm};
 use whisper_burn::model::layers::{LayerNorm, Linear};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
@@ -55,29 +55,11 @@ fn host<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Result<Vec<f32>> {
         .map_err(|e| SpecError::Config(format!("reading weights: {e:?}")))
 }
 
-struct HostNorm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-}
-
-impl HostNorm {
-    fn from<B: Backend>(n: &LayerNorm<B>) -> Result<Self> {
-        Ok(Self {
-            gamma: host(&n.gamma)?,
-            beta: host(&n.beta)?,
-        })
-    }
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
-        let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        let inv = 1.0 / (var + 1e-5).sqrt();
-        x.iter()
-            .zip(&self.gamma)
-            .zip(&self.beta)
-            .map(|((v, g), b)| (v - mean) * inv * g + b)
-            .collect()
-    }
+fn host_norm<B: Backend>(n: &LayerNorm<B>) -> Result<HostNorm> {
+    Ok(HostNorm {
+        gamma: host(&n.gamma)?,
+        beta: host(&n.beta)?,
+    })
 }
 
 struct QLinear {
@@ -175,15 +157,15 @@ impl SelfDraft {
             .iter()
             .map(|l| {
                 Ok(DraftLayer {
-                    ln_self: HostNorm::from(&l.self_attn_layer_norm)?,
+                    ln_self: host_norm(&l.self_attn_layer_norm)?,
                     q: QLinear::from(&l.self_attn.q_proj, b)?,
                     k: QLinear::from(&l.self_attn.k_proj, b)?,
                     v: QLinear::from(&l.self_attn.v_proj, b)?,
                     o: QLinear::from(&l.self_attn.out_proj, b)?,
-                    ln_cross: HostNorm::from(&l.encoder_attn_layer_norm)?,
+                    ln_cross: host_norm(&l.encoder_attn_layer_norm)?,
                     cq: QLinear::from(&l.encoder_attn.q_proj, b)?,
                     co: QLinear::from(&l.encoder_attn.out_proj, b)?,
-                    ln_ffn: HostNorm::from(&l.final_layer_norm)?,
+                    ln_ffn: host_norm(&l.final_layer_norm)?,
                     fc1: QLinear::from(&l.ffn.fc1, b)?,
                     fc2: QLinear::from(&l.ffn.fc2, b)?,
                 })
@@ -202,7 +184,7 @@ impl SelfDraft {
         }
         Ok(Self {
             layers,
-            ln_final: HostNorm::from(&dec.layer_norm)?,
+            ln_final: host_norm(&dec.layer_norm)?,
             embed: QuantMatrix::quantize(&emb, vocab_size, d_model, 8),
             positions: host(&dec.embed_positions)?,
             vocab_proj: QuantMatrix::quantize(&sub, vocab_ids.len(), d_model, b),
@@ -286,7 +268,7 @@ impl SelfDraft {
         let wanted: Vec<usize> = (0..feeds.len()).filter(|i| feeds[*i].want_logits).collect();
         let hs: Vec<Vec<f32>> = wanted
             .iter()
-            .map(|i| self.ln_final.apply(&xs[*i]))
+            .map(|i| self.ln_final.forward_row(&xs[*i]))
             .collect();
         let mut out: Vec<Option<Vec<f32>>> = vec![None; feeds.len()];
         if hs.is_empty() {
@@ -324,7 +306,7 @@ impl SelfDraft {
 }
 
 fn norm_rows(n: &HostNorm, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    xs.iter().map(|x| n.apply(x)).collect()
+    xs.iter().map(|x| n.forward_row(x)).collect()
 }
 
 fn add_rows(xs: &mut [Vec<f32>], ys: &[Vec<f32>]) {

@@ -242,6 +242,14 @@ impl HostNorm {
         layer_norm_rows(x, &self.gamma, &self.beta, &mut out);
         out
     }
+
+    /// Normalizes one row on the calling thread (for a few rows, where handing work to
+    /// other threads costs more than it saves).
+    pub fn forward_row(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; x.len()];
+        layer_norm_row(x, &self.gamma, &self.beta, &mut out);
+        out
+    }
 }
 
 /// Layer norm (eps 1e-5) of `input`'s `d`-wide rows into `out`, on all threads.
@@ -251,15 +259,21 @@ pub fn layer_norm_rows(input: &[f32], gamma: &[f32], beta: &[f32], out: &mut [f3
         .zip(input.par_chunks(d * 64))
         .for_each(|(o, x)| {
             for (orow, xrow) in o.chunks_mut(d).zip(x.chunks(d)) {
-                let mean = xrow.iter().map(|v| *v as f64).sum::<f64>() / d as f64;
-                let var = xrow.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
-                let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
-                let mean = mean as f32;
-                for ((o, x), (g, b)) in orow.iter_mut().zip(xrow).zip(gamma.iter().zip(beta)) {
-                    *o = (x - mean) * inv * g + b;
-                }
+                layer_norm_row(xrow, gamma, beta, orow);
             }
         });
+}
+
+/// Layer norm (eps 1e-5) of one row into `out`.
+fn layer_norm_row(x: &[f32], gamma: &[f32], beta: &[f32], out: &mut [f32]) {
+    let d = x.len();
+    let mean = x.iter().map(|v| *v as f64).sum::<f64>() / d as f64;
+    let var = x.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+    let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
+    let mean = mean as f32;
+    for ((o, x), (g, b)) in out.iter_mut().zip(x).zip(gamma.iter().zip(beta)) {
+        *o = (x - mean) * inv * g + b;
+    }
 }
 
 #[cfg(test)]
