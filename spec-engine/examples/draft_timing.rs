@@ -11,7 +11,9 @@ use whisper_burn::decoding::greedy::{host_rows, prefill, DecodeRequest};
 use whisper_burn::decoding::LogitFilters;
 use whisper_burn::{Pipeline, Task};
 
-/// Draft tokens per proposal (each one draft step).
+/// Draft tokens per proposal (each one draft step). The confidence floor is the smallest
+/// positive one: the draft computes its confidence each step, as in the engine, but never
+/// stops early.
 const DRAFTED: usize = 5;
 /// Generated tokens already committed before the timed steps.
 const COMMITTED: usize = 20;
@@ -83,7 +85,7 @@ fn main() {
                 committed: &committed,
                 prompt_len: prompt.len(),
                 max_tokens: DRAFTED,
-                min_confidence: 0.0,
+                min_confidence: f32::MIN_POSITIVE,
                 eot: u32::MAX,
                 sampling: None,
             })

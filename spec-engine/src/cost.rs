@@ -60,7 +60,8 @@ impl CostModel {
     }
 
     /// Drafting seconds for `rows` rows proposing up to `longest` tokens: measured at this
-    /// row count, else at the nearest one measured, scaled like [`estimate`].
+    /// row count, else at the nearest one measured, scaled as half fixed cost, half
+    /// proportional to the rows (in both directions, unlike [`estimate`]'s lengths).
     fn draft_at(&self, rows: usize, longest: usize) -> Option<f64> {
         let measured = |r: usize| self.draft_s.get(r).and_then(|t| estimate(t, longest));
         if let Some(v) = measured(rows) {

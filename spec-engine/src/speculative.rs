@@ -61,10 +61,11 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         req: &DecodeRequest,
     ) -> crate::Result<Vec<SequenceResult>> {
         let t0 = Instant::now();
+        let debug = std::env::var("SPEC_DEBUG").is_ok();
         let (mut state, first_logits, no_speech) = prefill(model, encoder_out.clone(), req)?;
         let t1 = Instant::now();
         self.proposer.begin(model, &state, &encoder_out, req)?;
-        if std::env::var("SPEC_DEBUG").is_ok() {
+        if debug {
             eprintln!(
                 "prefill {:.1} ms, draft begin {:.1} ms",
                 (t1 - t0).as_secs_f64() * 1e3,
@@ -132,7 +133,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 active.len() * (longest + 1),
                 main_s,
             );
-            if std::env::var("SPEC_DEBUG").is_ok() {
+            if debug {
                 eprintln!(
                     "pass: rows {} longest {longest} draft {:.1} ms verify {:.1} ms",
                     active.len(),
@@ -170,7 +171,7 @@ impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 active = keep.iter().map(|s| active[*s]).collect();
             }
         }
-        if std::env::var("SPEC_DEBUG").is_ok() {
+        if debug {
             eprintln!(
                 "spec totals: {:?}; run {:.1} ms",
                 self.totals,

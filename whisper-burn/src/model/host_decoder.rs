@@ -221,6 +221,10 @@ pub fn attend_cached(
     positions: usize,
 ) -> Vec<f32> {
     let d = q.len();
+    assert!(
+        n_heads > 0 && d % n_heads == 0,
+        "{d} query values do not split into {n_heads} heads"
+    );
     let dh = d / n_heads;
     assert!(
         positions > 0 && keys.len() >= positions * d && values.len() >= positions * d,
@@ -328,4 +332,43 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         acc[l] = x.mul_add(*y, acc[l]);
     }
     acc.iter().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attend_cached_is_softmax_attention_per_head() {
+        let (heads, dh, positions) = (3, 20, 7);
+        let d = heads * dh;
+        let val = |i: usize, m: usize| ((i * m % 37) as f32 - 18.0) / 23.0;
+        let q: Vec<f32> = (0..d).map(|i| val(i, 7)).collect();
+        let keys: Vec<f32> = (0..positions * d).map(|i| val(i, 11)).collect();
+        let values: Vec<f32> = (0..positions * d).map(|i| val(i, 13)).collect();
+        let out = attend_cached(&q, &keys, &values, heads, positions);
+        for h in 0..heads {
+            let cols = h * dh..(h + 1) * dh;
+            let scores: Vec<f64> = (0..positions)
+                .map(|t| {
+                    cols.clone()
+                        .map(|c| q[c] as f64 * keys[t * d + c] as f64)
+                        .sum()
+                })
+                .collect();
+            let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let total: f64 = weights.iter().sum();
+            for c in cols {
+                let want: f64 = (0..positions)
+                    .map(|t| weights[t] / total * values[t * d + c] as f64)
+                    .sum();
+                assert!(
+                    (out[c] as f64 - want).abs() < 1e-5,
+                    "head {h} column {c}: {} vs {want}",
+                    out[c]
+                );
+            }
+        }
+    }
 }

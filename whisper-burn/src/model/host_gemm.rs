@@ -301,8 +301,10 @@ fn simd_level() -> u8 {
     0
 }
 
-/// `out[r][0..32] = x_r . panel` for every row `r`, in groups of 8 (AVX-512) or 4 rows.
-/// Every kernel does the same fused multiply-adds in the same order per output.
+/// `out[r][0..32] = x_r . panel` for every row `r`: blocks of up to 8 rows (AVX-512); on
+/// AVX2 up to 4 rows in one whole-panel pass, more in 6-row half-panel blocks (see below);
+/// else blocks of 4 (portable). Every kernel does the same fused multiply-adds in the same
+/// order per output.
 /// Callers guarantee `x` holds `m` rows of stride `ldx` and `out` `m` rows of stride `ldo`.
 #[allow(clippy::too_many_arguments)]
 fn panel_product<W: PanelWeight>(
@@ -554,14 +556,24 @@ mod tests {
         let Panels::F32(panels) = &m.panels else {
             panic!("f32 weights expected")
         };
-        let panel = &panels[..k * PANEL];
+        check_kernels_agree(&x, k, &panels[..k * PANEL]);
+        // The same with half-precision panels (weights rounded to halves).
+        let halves: Vec<f32> = w.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
+        let m = HostMatrix::new_compact(&halves, n, k, None);
+        let Panels::F16(panels) = &m.panels else {
+            panic!("f16 weights expected")
+        };
+        check_kernels_agree(&x, k, &panels[..k * PANEL]);
+    }
+
+    fn check_kernels_agree<W: PanelWeight>(x: &[f32], k: usize, panel: &[W]) {
         for rows in 1..=13 {
             let (mut a, mut b) = (vec![0f32; rows * PANEL], vec![0f32; rows * PANEL]);
-            panel_product(&x, k, rows, k, panel, &mut a, PANEL, simd_level());
-            panel_product(&x, k, rows, k, panel, &mut b, PANEL, 0);
+            panel_product(x, k, rows, k, panel, &mut a, PANEL, simd_level());
+            panel_product(x, k, rows, k, panel, &mut b, PANEL, 0);
             assert_eq!(a, b, "{rows} rows");
             if simd_level() >= 1 {
-                panel_product(&x, k, rows, k, panel, &mut b, PANEL, 1);
+                panel_product(x, k, rows, k, panel, &mut b, PANEL, 1);
                 assert_eq!(a, b, "AVX2 and AVX-512 kernels differ at {rows} rows");
             }
         }
