@@ -101,13 +101,12 @@ impl QLinear {
     }
 }
 
-/// One token to run through the draft: which token, at which position, and whether the
-/// logits after it are wanted.
-#[derive(Debug, Clone, Copy)]
+/// Tokens to run through the draft for one row, from position `pos` on; the logits after
+/// the last one are wanted.
+#[derive(Debug, Clone)]
 struct Feed {
-    token: u32,
+    tokens: Vec<u32>,
     pos: usize,
-    want_logits: bool,
 }
 
 struct DraftLayer {
@@ -219,18 +218,31 @@ impl SelfDraft {
         layer + self.vocab_proj.size_bytes()
     }
 
-    /// Runs one token for each row (at the row's own position), in lock step: each
-    /// projection reads its weights once for all rows. Returns full-vocabulary logits for
-    /// the rows whose feed wants them.
-    fn step_rows(&self, rows: &mut [&mut RowState], feeds: &[Feed]) -> Vec<Option<Vec<f32>>> {
+    /// Runs each row's feed (its tokens at the row's own positions) in one pass: each
+    /// projection reads its weights once for all tokens of all rows, so catching up on
+    /// several committed tokens costs about one step. Returns each row's full-vocabulary
+    /// logits after its last token.
+    fn step_rows(&self, rows: &mut [&mut RowState], feeds: &[Feed]) -> Vec<Vec<f32>> {
         let d = self.d_model;
+        // Flattened tokens: (row, position) of each.
+        let slots: Vec<(usize, usize)> = feeds
+            .iter()
+            .enumerate()
+            .flat_map(|(r, f)| (0..f.tokens.len()).map(move |j| (r, f.pos + j)))
+            .collect();
         let mut xs: Vec<Vec<f32>> = feeds
             .iter()
-            .map(|f| {
+            .flat_map(|f| {
+                f.tokens
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, t)| (*t, f.pos + j))
+            })
+            .map(|(token, pos)| {
                 let mut x = vec![0f32; d];
-                self.embed.row_f32(f.token as usize, &mut x);
+                self.embed.row_f32(token as usize, &mut x);
                 x.iter_mut()
-                    .zip(&self.positions[f.pos * d..(f.pos + 1) * d])
+                    .zip(&self.positions[pos * d..(pos + 1) * d])
                     .for_each(|(a, p)| *a += p);
                 x
             })
@@ -243,49 +255,61 @@ impl SelfDraft {
                 layer.k.apply_rows(&h),
                 layer.v.apply_rows(&h),
             );
-            let ctx: Vec<Vec<f32>> = rows
-                .par_iter_mut()
-                .zip(feeds)
-                .enumerate()
-                .map(|(i, (row, f))| {
-                    row.self_k[l].truncate(f.pos * d);
+            let mut first = 0;
+            for (row, f) in rows.iter_mut().zip(feeds) {
+                let n = f.tokens.len();
+                row.self_k[l].truncate(f.pos * d);
+                row.self_v[l].truncate(f.pos * d);
+                for i in first..first + n {
                     row.self_k[l].extend_from_slice(&k[i]);
-                    row.self_v[l].truncate(f.pos * d);
                     row.self_v[l].extend_from_slice(&v[i]);
+                }
+                first += n;
+            }
+            let cached: &[&mut RowState] = rows;
+            let ctx: Vec<Vec<f32>> = slots
+                .par_iter()
+                .enumerate()
+                .map(|(i, (r, pos))| {
                     let q: Vec<f32> = q[i].iter().map(|v| v * scale).collect();
-                    attend_cached(&q, &row.self_k[l], &row.self_v[l], self.n_heads, f.pos + 1)
+                    let row = &cached[*r];
+                    attend_cached(&q, &row.self_k[l], &row.self_v[l], self.n_heads, pos + 1)
                 })
                 .collect();
             add_rows(&mut xs, &layer.o.apply_rows(&ctx));
             let cq = layer.cq.apply_rows(&norm_rows(&layer.ln_cross, &xs));
-            let kvs: Vec<&CrossKv> = rows.iter().map(|r| &r.cross[l]).collect();
+            let kvs: Vec<&CrossKv> = slots.iter().map(|(r, _)| &cached[*r].cross[l]).collect();
             let ctx = self.cross_attention_rows(&cq, &kvs);
             add_rows(&mut xs, &layer.co.apply_rows(&ctx));
             let mut f = layer.fc1.apply_rows(&norm_rows(&layer.ln_ffn, &xs));
             f.iter_mut().for_each(|row| gelu_chunk(row));
             add_rows(&mut xs, &layer.fc2.apply_rows(&f));
         }
-        let wanted: Vec<usize> = (0..feeds.len()).filter(|i| feeds[*i].want_logits).collect();
-        let hs: Vec<Vec<f32>> = wanted
+        // The hidden state after each row's last token.
+        let last: Vec<usize> = feeds
+            .iter()
+            .scan(0, |end, f| {
+                *end += f.tokens.len();
+                Some(*end - 1)
+            })
+            .collect();
+        let hs: Vec<Vec<f32>> = last
             .iter()
             .map(|i| self.ln_final.forward_row(&xs[*i]))
             .collect();
-        let mut out: Vec<Option<Vec<f32>>> = vec![None; feeds.len()];
-        if hs.is_empty() {
-            return out;
-        }
         let n = self.vocab_ids.len();
         let refs: Vec<&[f32]> = hs.iter().map(|h| h.as_slice()).collect();
         let mut sub = vec![0f32; hs.len() * n];
         self.vocab_proj.matmul(&refs, &mut sub);
-        for (i, vals) in wanted.iter().zip(sub.chunks(n)) {
-            let mut logits = vec![f32::NEG_INFINITY; self.vocab_size];
-            for (id, v) in self.vocab_ids.iter().zip(vals) {
-                logits[*id as usize] = *v;
-            }
-            out[*i] = Some(logits);
-        }
-        out
+        sub.chunks(n)
+            .map(|vals| {
+                let mut logits = vec![f32::NEG_INFINITY; self.vocab_size];
+                for (id, v) in self.vocab_ids.iter().zip(vals) {
+                    logits[*id as usize] = *v;
+                }
+                logits
+            })
+            .collect()
     }
 
     /// Cross attention of each row's query against its own int8 keys/values, one task
@@ -464,12 +488,12 @@ impl<B: Backend> Proposer<B> for SelfProposer {
             if live.is_empty() {
                 break;
             }
+            // Everything a row has queued (catch-up tokens, or its last guess) in one pass.
             let feeds: Vec<Feed> = live
                 .iter()
                 .map(|j| Feed {
-                    token: jobs[*j].feed[0],
+                    tokens: std::mem::take(&mut jobs[*j].feed),
                     pos: rows[*j].cached.len(),
-                    want_logits: jobs[*j].feed.len() == 1,
                 })
                 .collect();
             let mut stepping: Vec<&mut RowState> = rows
@@ -480,11 +504,8 @@ impl<B: Backend> Proposer<B> for SelfProposer {
                 .collect();
             let logits = draft.step_rows(&mut stepping, &feeds);
             for ((j, f), l) in live.iter().zip(&feeds).zip(logits) {
-                rows[*j].cached.push(f.token);
-                jobs[*j].feed.remove(0);
-                if let Some(l) = l {
-                    jobs[*j].choose(l, &requests[*j], filters);
-                }
+                rows[*j].cached.extend_from_slice(&f.tokens);
+                jobs[*j].choose(l, &requests[*j], filters);
             }
         }
         Ok(jobs.into_iter().map(|j| j.out).collect())
