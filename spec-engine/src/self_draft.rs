@@ -230,15 +230,10 @@ impl SelfDraft {
             .enumerate()
             .flat_map(|(r, f)| (0..f.tokens.len()).map(move |j| (r, f.pos + j)))
             .collect();
-        let mut xs: Vec<Vec<f32>> = feeds
+        let mut xs: Vec<Vec<f32>> = slots
             .iter()
-            .flat_map(|f| {
-                f.tokens
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, t)| (*t, f.pos + j))
-            })
-            .map(|(token, pos)| {
+            .map(|&(r, pos)| {
+                let token = feeds[r].tokens[pos - feeds[r].pos];
                 let mut x = vec![0f32; d];
                 self.embed.row_f32(token as usize, &mut x);
                 x.iter_mut()
