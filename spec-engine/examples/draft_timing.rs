@@ -32,11 +32,8 @@ fn main() {
     let p = Pipeline::<B>::load(&dir, &Default::default()).expect("load");
     let (reps, audio_frames) = (env("DRAFT_REPS", 20), env("AUDIO_FRAMES", 1000));
     let bits = WeightBits::from_bits(env("DRAFT_BITS", 4) as u8).expect("bits");
-    // DRAFT_LAYERS=0 (the default): all of the main decoder's layers.
-    let layers = Some(env("DRAFT_LAYERS", 0)).filter(|l| *l > 0);
-    let draft = Arc::new(
-        SelfDraft::from_main(&p, bits, 16384, Some(DRAFT_MARGIN_FRAMES), layers).expect("draft"),
-    );
+    let draft =
+        Arc::new(SelfDraft::from_main(&p, bits, 16384, Some(DRAFT_MARGIN_FRAMES)).expect("draft"));
     let g = &p.model.generation;
     let filters = LogitFilters::new(
         &p.tokenizer,

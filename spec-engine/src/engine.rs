@@ -24,8 +24,6 @@ pub enum DraftSpec {
         bits: u8,
         vocab: usize,
         margin_frames: Option<usize>,
-        /// Decoder layers the draft keeps, the first ones (`None`: all of them).
-        layers: Option<usize>,
     },
     /// A separate smaller model with the same tokenizer (directory or hub id).
     Model(String),
@@ -34,46 +32,35 @@ pub enum DraftSpec {
 impl FromStr for DraftSpec {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self> {
-        let mut parts = s.split(':');
-        let name = parts.next().unwrap_or_default();
-        let bits = match name {
-            "" | "none" if !s.contains(':') => return Ok(DraftSpec::None),
-            "self-q8" => 8,
-            "self-q4" => 4,
-            other if other.starts_with("self-") => return Err(SpecError::BadDraftSpec(s.into())),
-            _ => return Ok(DraftSpec::Model(s.into())),
+        // `self-q8`, `self-q4`, or with the number of text tokens the draft's output
+        // projection keeps: `self-q4:8192`.
+        let (name, vocab) = match s.split_once(':') {
+            Some((n, v)) if n.starts_with("self-") => (
+                n,
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| SpecError::BadDraftSpec(s.into()))?,
+            ),
+            _ => (s, DEFAULT_DRAFT_VOCAB),
         };
-        let (mut vocab, mut layers) = (DEFAULT_DRAFT_VOCAB, None);
-        for option in parts {
-            match parse_self_option(option) {
-                Some(SelfOption::Vocab(v)) => vocab = v,
-                Some(SelfOption::Layers(l)) => layers = Some(l),
-                None => return Err(SpecError::BadDraftSpec(s.into())),
+        Ok(match name {
+            "" | "none" => DraftSpec::None,
+            "self-q8" => DraftSpec::SelfQuantized {
+                bits: 8,
+                vocab,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES),
+            },
+            "self-q4" => DraftSpec::SelfQuantized {
+                bits: 4,
+                vocab,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES),
+            },
+            other if other.starts_with("self-") => {
+                return Err(SpecError::BadDraftSpec(other.into()))
             }
-        }
-        Ok(DraftSpec::SelfQuantized {
-            bits,
-            vocab,
-            margin_frames: Some(DRAFT_MARGIN_FRAMES),
-            layers,
+            _ => DraftSpec::Model(s.into()),
         })
-    }
-}
-
-enum SelfOption {
-    Vocab(usize),
-    Layers(usize),
-}
-
-/// One `:`-separated self-draft option: `N` or `vocab=N` (text tokens the output
-/// projection keeps), `layers=N` (decoder layers kept); every number positive.
-fn parse_self_option(option: &str) -> Option<SelfOption> {
-    let (key, value) = option.split_once('=').unwrap_or(("vocab", option));
-    let n = value.parse::<usize>().ok().filter(|n| *n > 0)?;
-    match key {
-        "vocab" => Some(SelfOption::Vocab(n)),
-        "layers" => Some(SelfOption::Layers(n)),
-        _ => None,
     }
 }
 
@@ -81,21 +68,10 @@ impl std::fmt::Display for DraftSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DraftSpec::None => f.write_str("none"),
-            DraftSpec::SelfQuantized {
-                bits,
-                vocab,
-                layers,
-                ..
-            } => {
-                write!(f, "self-q{bits}")?;
-                if *vocab != DEFAULT_DRAFT_VOCAB {
-                    write!(f, ":{vocab}")?;
-                }
-                match layers {
-                    Some(l) => write!(f, ":layers={l}"),
-                    None => Ok(()),
-                }
+            DraftSpec::SelfQuantized { bits, vocab, .. } if *vocab == DEFAULT_DRAFT_VOCAB => {
+                write!(f, "self-q{bits}")
             }
+            DraftSpec::SelfQuantized { bits, vocab, .. } => write!(f, "self-q{bits}:{vocab}"),
             DraftSpec::Model(m) => f.write_str(m),
         }
     }
@@ -150,13 +126,11 @@ impl<B: Backend> Engine<B> {
                 bits,
                 vocab,
                 margin_frames,
-                layers,
             } => LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(
                 &main,
                 WeightBits::from_bits(*bits)?,
                 *vocab,
                 *margin_frames,
-                *layers,
             )?)),
             DraftSpec::Model(name) => {
                 let draft = Pipeline::<B>::load(name, device)?;
@@ -226,33 +200,15 @@ mod tests {
             DraftSpec::SelfQuantized {
                 bits: 4,
                 vocab: 8192,
-                margin_frames: Some(DRAFT_MARGIN_FRAMES),
-                layers: None,
+                margin_frames: Some(DRAFT_MARGIN_FRAMES)
             }
         );
         assert_eq!(spec.to_string(), "self-q4:8192");
-        for (text, canonical) in [
-            ("self-q4:layers=3", "self-q4:layers=3"),
-            ("self-q8:vocab=8192:layers=2", "self-q8:8192:layers=2"),
-            ("self-q4:layers=3:4096", "self-q4:4096:layers=3"),
-        ] {
-            let spec: DraftSpec = text.parse().unwrap();
-            assert_eq!(spec.to_string(), canonical);
-            assert_eq!(canonical.parse::<DraftSpec>().unwrap(), spec);
-        }
         assert_eq!(
             "self-q8".parse::<DraftSpec>().unwrap().to_string(),
             "self-q8"
         );
-        for bad in [
-            "self-q4:0",
-            "self-q4:lots",
-            "self-q3",
-            "self-q8:",
-            "self-q4:layers=0",
-            "self-q4:layers=",
-            "self-q4:depth=2",
-        ] {
+        for bad in ["self-q4:0", "self-q4:lots", "self-q3", "self-q8:"] {
             assert!(
                 matches!(bad.parse::<DraftSpec>(), Err(SpecError::BadDraftSpec(_))),
                 "{bad}"

@@ -13,7 +13,7 @@ pub enum SpecError {
         reason: String,
         hint: String,
     },
-    #[error("invalid draft specification `{0}`: expected `self-q8`, `self-q4` (optionally `:N` or `:vocab=N`, the text tokens its output keeps, and `:layers=N`, the decoder layers it keeps, e.g. `self-q4:8192:layers=3`), `none`, a model directory or a hub id")]
+    #[error("invalid draft specification `{0}`: expected `self-q8`, `self-q4` (optionally `:N`, the text tokens its output keeps, e.g. `self-q4:8192`), `none`, a model directory or a hub id")]
     BadDraftSpec(String),
     #[error("invalid speculative setting: {0}")]
     Config(String),

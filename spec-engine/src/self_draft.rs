@@ -123,18 +123,6 @@ struct DraftLayer {
     fc2: QLinear,
 }
 
-/// How many of the main decoder's `available` layers a draft asking for `wanted` keeps.
-fn kept_layer_count(wanted: Option<usize>, available: usize) -> Result<usize> {
-    match wanted {
-        None => Ok(available),
-        Some(n) if (1..=available).contains(&n) => Ok(n),
-        Some(n) => Err(SpecError::Config(format!(
-            "a self-draft keeping {n} decoder layers: the main model has {available}; \
-             use `layers=1` to `layers={available}`"
-        ))),
-    }
-}
-
 /// Quantized decoder weights derived from a main model; shared read-only.
 pub struct SelfDraft {
     layers: Vec<DraftLayer>,
@@ -154,22 +142,18 @@ pub struct SelfDraft {
 
 impl SelfDraft {
     /// Quantizes the decoder of `main`; the projection keeps `vocab` text tokens; cross
-    /// attention reads the audio's frames plus `margin_frames` (`None`: all frames); the
-    /// draft keeps the first `layers` decoder layers (`None`: all).
+    /// attention reads the audio's frames plus `margin_frames` (`None`: all frames).
     pub fn from_main<B: Backend>(
         main: &Pipeline<B>,
         bits: WeightBits,
         vocab: usize,
         margin_frames: Option<usize>,
-        layers: Option<usize>,
     ) -> Result<Self> {
         let dec = &main.model.decoder;
         let b = bits.bits();
-        let kept_layers = kept_layer_count(layers, dec.layers.len())?;
         let layers = dec
             .layers
             .iter()
-            .take(kept_layers)
             .map(|l| {
                 Ok(DraftLayer {
                     ln_self: host_norm(&l.self_attn_layer_norm)?,
@@ -210,11 +194,6 @@ impl SelfDraft {
             bits,
             margin_frames,
         })
-    }
-
-    /// Decoder layers the draft runs.
-    pub fn layer_count(&self) -> usize {
-        self.layers.len()
     }
 
     pub fn proposer(self: &Arc<Self>) -> SelfProposer {
@@ -460,8 +439,7 @@ impl<B: Backend> Proposer<B> for SelfProposer {
                 )
             })
             .collect();
-        // The draft's layers are the main decoder's first ones.
-        for l in 0..n_layers {
+        for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
             // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
             let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) =
                 quantized_cross_heads(main_state, l, h, &frames)?

@@ -131,18 +131,11 @@ fn drafts(seed: u64, main_spec: &TinySpec) -> Vec<DraftCase> {
             policies: all.clone(),
         },
         DraftCase {
-            name: "self-q4, first decoder layer only",
-            spec: "self-q4:layers=1".parse().unwrap(),
-            must_accept: false,
-            policies: some(3),
-        },
-        DraftCase {
             name: "self-q8, full vocabulary",
             spec: DraftSpec::SelfQuantized {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
             must_accept: true,
             policies: all.clone(),
@@ -292,7 +285,6 @@ fn speculative_equals_greedy_with_timestamps() {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
             DraftLength::Fixed(5),
         ),
@@ -367,23 +359,6 @@ fn incompatible_drafts_are_refused() {
         reason.contains("vocabularies") && reason.contains("51864") && reason.contains("51865"),
         "{reason}"
     );
-    // A self-draft cannot keep more decoder layers than the main model has (2 here).
-    let deeper = Engine::with_main(
-        main.clone(),
-        EngineConfig {
-            draft: "self-q4:layers=3".parse().unwrap(),
-            ..Default::default()
-        },
-        &Default::default(),
-    );
-    match deeper {
-        Err(SpecError::Config(m)) => assert!(
-            m.contains("3 decoder layers") && m.contains("has 2") && m.contains("layers=2"),
-            "{m}"
-        ),
-        Err(other) => panic!("expected a configuration error, got {other}"),
-        Ok(_) => panic!("a self-draft deeper than its main model was accepted"),
-    }
 }
 
 #[test]
@@ -486,7 +461,6 @@ fn speculative_equals_greedy_long_form() {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
             DraftLength::Fixed(6),
         ),
@@ -526,7 +500,6 @@ fn tiny_token_budgets() {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
             DraftLength::Fixed(4),
         ),
@@ -612,7 +585,6 @@ fn position_limit() {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
             DraftLength::Fixed(8),
         ),

@@ -70,7 +70,6 @@ fn drafts(main: &TinySpec) -> Vec<(&'static str, DraftSpec)> {
                 bits: 8,
                 vocab: usize::MAX,
                 margin_frames: None,
-                layers: None,
             },
         ),
         ("self-q4", "self-q4".parse().unwrap()),
