@@ -6,6 +6,7 @@
 //! - [`weights`]: Hugging Face (`model.safetensors`) and CTranslate2 (`model.bin`) checkpoints
 //! - [`model`]: encoder and decoder; the decoder state holds a rollback-able KV cache
 //! - [`decoding`]: logit rules, greedy and beam search, language detection, long-form
+pub mod allocator;
 pub mod audio;
 pub mod backend;
 pub mod config;

@@ -23,6 +23,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    whisper_burn::allocator::keep_freed_buffers();
     let cli = Cli::parse();
     match cli.command {
         Command::Transcribe(args) => cmd::transcribe::run(args),

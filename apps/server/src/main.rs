@@ -26,6 +26,7 @@ impl BackendTask for Serve {
 }
 
 fn main() -> Result<()> {
+    let freed_buffers_kept = whisper_burn::allocator::keep_freed_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -34,6 +35,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    tracing::debug!(freed_buffers_kept, "allocator thresholds");
     let cli = Cli::parse();
     cli.server.validate()?;
     dispatch(cli.server.device, Serve(cli.server))?
