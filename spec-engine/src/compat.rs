@@ -1,10 +1,10 @@
 //! Which drafts can serve which main models.
 use crate::error::{Result, SpecError};
-use burn::prelude::*;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::Pipeline;
 
 /// Refuses a draft whose input features or vocabulary differ from the main model's.
-pub fn check_compatible<B: Backend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> Result<()> {
+pub fn check_compatible<B: WhisperBackend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> Result<()> {
     let (m, d) = (main.config(), draft.config());
     let fail = |reason: String, hint: &str| SpecError::Incompatible {
         draft: draft.name.clone(),
@@ -35,7 +35,7 @@ pub fn check_compatible<B: Backend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> 
 
 /// True when the draft's encoder weights are the main model's (distil-whisper keeps its
 /// teacher's encoder): then the main encoder output is reused.
-pub fn same_encoder<B: Backend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> bool {
+pub fn same_encoder<B: WhisperBackend>(main: &Pipeline<B>, draft: &Pipeline<B>) -> bool {
     let (m, d) = (&main.model, &draft.model);
     if m.config.d_model != d.config.d_model || m.config.encoder_layers != d.config.encoder_layers {
         return false;

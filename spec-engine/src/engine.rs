@@ -7,9 +7,9 @@ use crate::policy::DraftLength;
 use crate::proposer::Proposer;
 use crate::self_draft::{SelfDraft, WeightBits, DEFAULT_DRAFT_VOCAB, DRAFT_MARGIN_FRAMES};
 use crate::speculative::SpeculativeDecoder;
-use burn::prelude::*;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use whisper_burn::backend::{Kernels, WhisperBackend};
 use whisper_burn::{DecodeOptions, GreedyDecoder, Pipeline, Transcript};
 
 /// Which draft proposes tokens.
@@ -93,14 +93,14 @@ impl Default for EngineConfig {
     }
 }
 
-enum LoadedDraft<B: Backend> {
+enum LoadedDraft<B: WhisperBackend> {
     None,
     SelfQuantized(Arc<SelfDraft>),
     Model(Arc<ModelDraft<B>>),
 }
 
 /// A main model plus its draft; shared read-only, each call owns its decoding state.
-pub struct Engine<B: Backend> {
+pub struct Engine<B: WhisperBackend> {
     pub main: Arc<Pipeline<B>>,
     draft: LoadedDraft<B>,
     pub config: EngineConfig,
@@ -108,10 +108,20 @@ pub struct Engine<B: Backend> {
     costs: Mutex<CostModel>,
 }
 
-impl<B: Backend> Engine<B> {
+impl<B: WhisperBackend> Engine<B> {
     /// Loads the main model and the draft, refusing incompatible pairs.
     pub fn load(main: &str, config: EngineConfig, device: &B::Device) -> Result<Self> {
-        let main = Arc::new(Pipeline::<B>::load(main, device)?);
+        Self::load_with(main, config, device, B::default_kernels())
+    }
+
+    /// As [`Self::load`], with both models in the given kernels.
+    pub fn load_with(
+        main: &str,
+        config: EngineConfig,
+        device: &B::Device,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let main = Arc::new(Pipeline::<B>::load_with(main, device, kernels)?);
         Self::with_main(main, config, device)
     }
 
@@ -133,7 +143,9 @@ impl<B: Backend> Engine<B> {
                 *margin_frames,
             )?)),
             DraftSpec::Model(name) => {
-                let draft = Pipeline::<B>::load(name, device)?;
+                // The draft runs in the main model's kernels (states and encoder
+                // outputs pass between them).
+                let draft = Pipeline::<B>::load_with(name, device, main.model.kernels())?;
                 check_compatible(&main, &draft)?;
                 LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
             }

@@ -11,7 +11,6 @@ pub mod error;
 pub mod model_draft;
 pub mod policy;
 pub mod proposer;
-pub mod quant;
 pub mod self_draft;
 pub mod speculative;
 pub mod stats;

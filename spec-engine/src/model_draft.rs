@@ -4,17 +4,18 @@ use crate::error::Result;
 use crate::proposer::{Proposal, ProposeRequest, Proposer};
 use burn::prelude::*;
 use std::sync::Arc;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::greedy::host_rows;
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
 /// The draft model and whether it shares the main encoder.
-pub struct ModelDraft<B: Backend> {
+pub struct ModelDraft<B: WhisperBackend> {
     pub pipeline: Pipeline<B>,
     pub shares_encoder: bool,
 }
 
-impl<B: Backend> ModelDraft<B> {
+impl<B: WhisperBackend> ModelDraft<B> {
     pub fn new(pipeline: Pipeline<B>, main: &Pipeline<B>) -> Self {
         let shares_encoder = same_encoder(main, &pipeline);
         Self {
@@ -31,19 +32,19 @@ impl<B: Backend> ModelDraft<B> {
     }
 }
 
-struct RowCache<B: Backend> {
+struct RowCache<B: WhisperBackend> {
     state: DecoderState<B>,
     /// Tokens whose keys/values are in `state`.
     cached: Vec<u32>,
 }
 
 /// Per-batch state of a [`ModelDraft`].
-pub struct ModelProposer<B: Backend> {
+pub struct ModelProposer<B: WhisperBackend> {
     draft: Arc<ModelDraft<B>>,
     rows: Vec<RowCache<B>>,
 }
 
-impl<B: Backend> Proposer<B> for ModelProposer<B> {
+impl<B: WhisperBackend> Proposer<B> for ModelProposer<B> {
     fn begin(
         &mut self,
         _main: &Whisper<B>,
@@ -82,7 +83,7 @@ impl<B: Backend> Proposer<B> for ModelProposer<B> {
     }
 }
 
-fn propose_row<B: Backend>(
+fn propose_row<B: WhisperBackend>(
     model: &Whisper<B>,
     row: &mut RowCache<B>,
     q: &ProposeRequest,

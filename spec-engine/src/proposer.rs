@@ -1,6 +1,7 @@
 //! The draft side: anything that proposes the next tokens of a sequence.
 use crate::error::Result;
 use burn::prelude::*;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::logit_filters::{argmax, log_prob};
 use whisper_burn::decoding::sampling::{draw, probabilities, RowSampler};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
@@ -80,7 +81,7 @@ pub struct ProposeRequest<'a> {
 
 /// A draft model. It keeps its own per-row cache and re-synchronises with the committed
 /// sequence on each call (rolling back what the main model rejected).
-pub trait Proposer<B: Backend> {
+pub trait Proposer<B: WhisperBackend> {
     /// Starts a batch of windows. `main_state` is the main model's state after prefill
     /// (its cross-attention keys/values may be shared).
     fn begin(

@@ -1,16 +1,18 @@
 //! The self-draft: the main model's decoder with 8-bit or 4-bit weights, logits over a
 //! reduced vocabulary, and int8 copies of the main model's cross-attention keys/values
-//! (so no second encoder runs). It runs on the host with its own kernels.
+//! (so no second encoder runs). It runs on the host with its own kernels, so it is
+//! refused on GPU backends (nothing silently falls back to the CPU there).
 use crate::error::{Result, SpecError};
 use crate::proposer::{Proposal, ProposeRequest, Proposer};
-use crate::quant::{QuantMatrix, QuantRows};
 use burn::prelude::*;
 use rayon::prelude::*;
 use std::sync::Arc;
+use whisper_burn::backend::WhisperBackend;
+use whisper_burn::cpu::decoder::attend_cached;
+use whisper_burn::cpu::math::{gelu_chunk, softmax_row, HostNorm};
+use whisper_burn::cpu::quant::{QuantMatrix, QuantRows};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
-use whisper_burn::model::host_decoder::attend_cached;
-use whisper_burn::model::host_math::{gelu_chunk, softmax_row, HostNorm};
-use whisper_burn::model::layers::{LayerNorm, Linear};
+use whisper_burn::model::layers::{tensor_f32, PlainLinear};
 use whisper_burn::{DecoderState, Pipeline, Whisper};
 
 /// Text tokens kept in the draft's output projection (the lowest ids: byte-pair merges
@@ -48,43 +50,17 @@ impl WeightBits {
     }
 }
 
-fn host<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Result<Vec<f32>> {
-    t.clone()
-        .into_data()
-        .to_vec::<f32>()
-        .map_err(|e| SpecError::Config(format!("reading weights: {e:?}")))
-}
-
-fn host_norm<B: Backend>(n: &LayerNorm<B>) -> Result<HostNorm> {
-    Ok(HostNorm {
-        gamma: host(&n.gamma)?,
-        beta: host(&n.beta)?,
-    })
-}
-
 struct QLinear {
     w: QuantMatrix,
     bias: Option<Vec<f32>>,
 }
 
 impl QLinear {
-    fn from<B: Backend>(l: &Linear<B>, bits: u8) -> Result<Self> {
-        let [d_in, d_out] = l.weight_t.dims();
-        let wt = host(&l.weight_t)?;
-        let mut w = vec![0f32; d_in * d_out];
-        for i in 0..d_in {
-            for o in 0..d_out {
-                w[o * d_in + i] = wt[i * d_out + o];
-            }
+    fn from(l: &PlainLinear, bits: u8) -> Self {
+        Self {
+            w: QuantMatrix::quantize(&l.weight, l.d_out, l.d_in, bits),
+            bias: l.bias.clone(),
         }
-        let bias = match &l.bias {
-            Some(b) => Some(host(b)?),
-            None => None,
-        };
-        Ok(Self {
-            w: QuantMatrix::quantize(&w, d_out, d_in, bits),
-            bias,
-        })
     }
     /// `W x + b` for every row of `xs`; the weights are read once for all rows.
     fn apply_rows(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -143,35 +119,40 @@ pub struct SelfDraft {
 impl SelfDraft {
     /// Quantizes the decoder of `main`; the projection keeps `vocab` text tokens; cross
     /// attention reads the audio's frames plus `margin_frames` (`None`: all frames).
-    pub fn from_main<B: Backend>(
+    pub fn from_main<B: WhisperBackend>(
         main: &Pipeline<B>,
         bits: WeightBits,
         vocab: usize,
         margin_frames: Option<usize>,
     ) -> Result<Self> {
-        let dec = &main.model.decoder;
+        if !B::supports_host_kernels() {
+            return Err(SpecError::Config(
+                "self-drafts (self-q8, self-q4) run on the CPU kernels only; on a GPU device \
+                 use a model draft (--draft DIR)"
+                    .into(),
+            ));
+        }
+        let dec = main.model.decoder.to_plain()?;
         let b = bits.bits();
         let layers = dec
             .layers
             .iter()
-            .map(|l| {
-                Ok(DraftLayer {
-                    ln_self: host_norm(&l.self_attn_layer_norm)?,
-                    q: QLinear::from(&l.self_attn.q_proj, b)?,
-                    k: QLinear::from(&l.self_attn.k_proj, b)?,
-                    v: QLinear::from(&l.self_attn.v_proj, b)?,
-                    o: QLinear::from(&l.self_attn.out_proj, b)?,
-                    ln_cross: host_norm(&l.encoder_attn_layer_norm)?,
-                    cq: QLinear::from(&l.encoder_attn.q_proj, b)?,
-                    co: QLinear::from(&l.encoder_attn.out_proj, b)?,
-                    ln_ffn: host_norm(&l.final_layer_norm)?,
-                    fc1: QLinear::from(&l.ffn.fc1, b)?,
-                    fc2: QLinear::from(&l.ffn.fc2, b)?,
-                })
+            .map(|l| DraftLayer {
+                ln_self: l.self_attn_layer_norm.clone(),
+                q: QLinear::from(&l.self_attn[0], b),
+                k: QLinear::from(&l.self_attn[1], b),
+                v: QLinear::from(&l.self_attn[2], b),
+                o: QLinear::from(&l.self_attn[3], b),
+                ln_cross: l.encoder_attn_layer_norm.clone(),
+                cq: QLinear::from(&l.encoder_attn[0], b),
+                co: QLinear::from(&l.encoder_attn[3], b),
+                ln_ffn: l.final_layer_norm.clone(),
+                fc1: QLinear::from(&l.fc1, b),
+                fc2: QLinear::from(&l.fc2, b),
             })
-            .collect::<Result<Vec<_>>>()?;
-        let [vocab_size, d_model] = dec.embed_tokens.dims();
-        let emb = host(&dec.embed_tokens)?;
+            .collect();
+        let (vocab_size, d_model) = (dec.embed_tokens.d_out, dec.d_model);
+        let emb = &dec.embed_tokens.weight;
         let eot = main.tokenizer.special.eot as usize;
         let vocab_ids: Vec<u32> = (0..vocab.min(eot))
             .chain(eot..vocab_size)
@@ -183,9 +164,9 @@ impl SelfDraft {
         }
         Ok(Self {
             layers,
-            ln_final: host_norm(&dec.layer_norm)?,
-            embed: QuantMatrix::quantize(&emb, vocab_size, d_model, 8),
-            positions: host(&dec.embed_positions)?,
+            ln_final: dec.layer_norm.clone(),
+            embed: QuantMatrix::quantize(emb, vocab_size, d_model, 8),
+            positions: dec.embed_positions,
             vocab_proj: QuantMatrix::quantize(&sub, vocab_ids.len(), d_model, b),
             vocab_ids,
             d_model,
@@ -353,7 +334,7 @@ struct RowState {
 /// `([frame][head_dim] keys, values)` pair per (row, head), of the first `frames[r]`
 /// frames of row `r`, from the host cache or the backend's; gathered and quantized on
 /// all threads.
-fn quantized_cross_heads<B: Backend>(
+fn quantized_cross_heads<B: WhisperBackend>(
     state: &DecoderState<B>,
     l: usize,
     h: usize,
@@ -377,7 +358,10 @@ fn quantized_cross_heads<B: Backend>(
     let layer = &state.layers[l];
     let [_, t, d] = layer.cross_k.dims();
     let dh = d / h;
-    let (k, v) = (host(&layer.cross_k)?, host(&layer.cross_v)?);
+    let (k, v) = (
+        tensor_f32(layer.cross_k.clone())?,
+        tensor_f32(layer.cross_v.clone())?,
+    );
     let gather = |all: &[f32], r: usize, hh: usize| -> Vec<f32> {
         (0..frames[r].min(t))
             .flat_map(|f| all[(r * t + f) * d + hh * dh..][..dh].iter().copied())
@@ -409,7 +393,7 @@ pub struct SelfProposer {
     rows: Vec<RowState>,
 }
 
-impl<B: Backend> Proposer<B> for SelfProposer {
+impl<B: WhisperBackend> Proposer<B> for SelfProposer {
     fn begin(
         &mut self,
         _main: &Whisper<B>,

@@ -11,6 +11,7 @@ use crate::verifier::{verify, Verdict, VerifyRow};
 use burn::prelude::*;
 use std::marker::PhantomData;
 use std::time::Instant;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::greedy::prefill;
 use whisper_burn::decoding::logit_filters::log_prob;
 use whisper_burn::decoding::sampling::{choose_token, RowSampler};
@@ -18,7 +19,7 @@ use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
 use whisper_burn::{Result as WResult, Whisper, WhisperError};
 
 /// A proposer plus a draft-length policy.
-pub struct SpeculativeDecoder<B: Backend, P: Proposer<B>> {
+pub struct SpeculativeDecoder<B: WhisperBackend, P: Proposer<B>> {
     proposer: P,
     policy: DraftLength,
     /// Sum over every sequence decoded so far.
@@ -38,7 +39,7 @@ struct Row {
     sampler: Option<RowSampler>,
 }
 
-impl<B: Backend, P: Proposer<B>> SpeculativeDecoder<B, P> {
+impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
     pub fn new(proposer: P, policy: DraftLength) -> Self {
         Self::with_costs(proposer, policy, CostModel::default())
     }
@@ -279,7 +280,7 @@ fn commit(
     }
 }
 
-impl<B: Backend, P: Proposer<B>> WindowDecoder<B> for SpeculativeDecoder<B, P> {
+impl<B: WhisperBackend, P: Proposer<B>> WindowDecoder<B> for SpeculativeDecoder<B, P> {
     fn decode(
         &mut self,
         model: &Whisper<B>,

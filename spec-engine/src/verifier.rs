@@ -3,7 +3,7 @@
 //! model's token at each position is its own draw with that position's uniform (as
 //! plain sampling draws it), and a proposal is kept when it equals that draw.
 use crate::error::Result;
-use burn::prelude::*;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::greedy::host_rows;
 use whisper_burn::decoding::logit_filters::log_prob;
 use whisper_burn::decoding::sampling::{choose_token, RowSampler};
@@ -35,7 +35,7 @@ pub struct VerifyRow<'a> {
 /// Feeds `[pending, proposals...]` of every row (padded to one length) through the main
 /// decoder, then judges each position with the same rules as greedy decoding.
 /// The state advances by the padded length; the caller rolls each row back.
-pub fn verify<B: Backend>(
+pub fn verify<B: WhisperBackend>(
     model: &Whisper<B>,
     state: &mut DecoderState<B>,
     rows: &[VerifyRow],

@@ -2,7 +2,7 @@
 //! (`[m, 512] x [512, 51865]`) and the encoder's 1500-row shapes.
 //! `cargo run --release --example gemm_timing` (best of the repetitions).
 use std::time::Instant;
-use whisper_burn::model::host_gemm::HostMatrix;
+use whisper_burn::cpu::gemm::HostMatrix;
 
 fn time(m: usize, k: usize, n: usize, reps: usize) {
     let w: Vec<f32> = (0..n * k)

@@ -1,4 +1,4 @@
-//! Whisper inference on burn, generic over the backend (`B: Backend`).
+//! Whisper inference on burn, generic over the backend (`B: WhisperBackend`).
 //!
 //! - [`audio`]: decoding any common format to 16 kHz mono
 //! - [`mel`]: Whisper's log-mel frontend (as faster-whisper computes it)
@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod audio;
 pub mod backend;
 pub mod config;
+pub mod cpu;
 pub mod decoding;
 pub mod error;
 pub mod mel;

@@ -788,3 +788,74 @@ pub fn synthetic_audio(seed: u64, seconds: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Where a test runs: a backend's device and the kernels its models load in. The same
+/// invariant tests run on every target ([`crate::on_every_target`]).
+#[derive(Debug, Clone)]
+pub struct Target<B: crate::backend::WhisperBackend> {
+    pub device: B::Device,
+    pub kernels: crate::backend::Kernels,
+}
+
+impl<B: crate::backend::WhisperBackend> Target<B> {
+    pub fn new(kernels: crate::backend::Kernels) -> Self {
+        Self {
+            device: Default::default(),
+            kernels,
+        }
+    }
+
+    /// Loads a model directory on this target.
+    pub fn load(&self, dir: &Path) -> crate::Pipeline<B> {
+        crate::Pipeline::<B>::load_with(dir.to_str().unwrap_or(""), &self.device, self.kernels)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    }
+
+    /// A short name for directories and messages.
+    pub fn name(&self) -> String {
+        let backend = std::any::type_name::<B>();
+        let backend = if backend.contains("Wgpu") || backend.contains("wgpu") {
+            "wgpu"
+        } else if backend.contains("Cuda") || backend.contains("cuda") {
+            "cuda"
+        } else {
+            "cpu"
+        };
+        format!("{backend}-{}", self.kernels.name())
+    }
+}
+
+/// Generates one `#[test]` per (function, target) for generic test functions
+/// `fn name<B: WhisperBackend>(t: &Target<B>)`: on the CPU backend with the host kernels
+/// and with the generic ones, and, with the crate's `wgpu` feature, on wgpu (tests run
+/// there through Mesa's software Vulkan in CI). Candle's per-device test macro, for burn.
+#[macro_export]
+macro_rules! on_every_target {
+    ($($name:ident),* $(,)?) => {
+        mod cpu_host {
+            $(#[test]
+            fn $name() {
+                super::$name(&$crate::testing::Target::<$crate::backend::CpuBackend>::new(
+                    $crate::backend::Kernels::Host,
+                ))
+            })*
+        }
+        mod cpu_generic {
+            $(#[test]
+            fn $name() {
+                super::$name(&$crate::testing::Target::<$crate::backend::CpuBackend>::new(
+                    $crate::backend::Kernels::Generic,
+                ))
+            })*
+        }
+        #[cfg(feature = "wgpu")]
+        mod wgpu {
+            $(#[test]
+            fn $name() {
+                super::$name(&$crate::testing::Target::<$crate::backend::WgpuBackend>::new(
+                    $crate::backend::Kernels::Generic,
+                ))
+            })*
+        }
+    };
+}

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use whisper_burn::backend::CpuBackend;
+use whisper_burn::backend::{CpuBackend, Kernels, WhisperBackend};
 use whisper_burn::decoding::greedy::{greedy_decode, host_rows, DecodeRequest};
 use whisper_burn::decoding::LogitFilters;
+use whisper_burn::testing::Target;
 use whisper_burn::testing::{random_mel, write_ct2_checkpoint, write_hf_checkpoint, TinySpec};
 use whisper_burn::weights::ct2::Ct2Dtype;
 use whisper_burn::weights::safetensors::write_safetensors;
@@ -25,18 +26,22 @@ fn test_dir(name: &str) -> PathBuf {
 }
 
 fn load(dir: &Path) -> Pipeline<B> {
-    Pipeline::<B>::load(dir.to_str().unwrap(), &Default::default())
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    host().load(dir)
 }
 
-fn hf_model(name: &str, spec: &TinySpec) -> Pipeline<B> {
-    let dir = test_dir(name);
+/// The CPU backend in its default (host) kernels.
+fn host() -> Target<B> {
+    Target::new(Kernels::Host)
+}
+
+fn hf_model<B: WhisperBackend>(name: &str, spec: &TinySpec, t: &Target<B>) -> Pipeline<B> {
+    let dir = test_dir(&format!("{name}-{}", t.name()));
     write_hf_checkpoint(&dir, spec).unwrap();
-    load(&dir)
+    t.load(&dir)
 }
 
 /// The English transcription prompt plus a few text tokens.
-fn prompt(p: &Pipeline<B>, extra: &[u32]) -> Vec<u32> {
+fn prompt<B: WhisperBackend>(p: &Pipeline<B>, extra: &[u32]) -> Vec<u32> {
     let mut t = p
         .tokenizer
         .sot_sequence(Some("en"), Task::Transcribe)
@@ -46,12 +51,16 @@ fn prompt(p: &Pipeline<B>, extra: &[u32]) -> Vec<u32> {
     t
 }
 
-fn state_for(p: &Pipeline<B>, mels: &[Vec<f32>]) -> DecoderState<B> {
+fn state_for<B: WhisperBackend>(p: &Pipeline<B>, mels: &[Vec<f32>]) -> DecoderState<B> {
     p.model.decoder.new_state(p.model.encode(mels).unwrap())
 }
 
 /// Logits of every fed position (`[b * t][vocab]`).
-fn step(p: &Pipeline<B>, tokens: &[Vec<u32>], state: &mut DecoderState<B>) -> Vec<Vec<f32>> {
+fn step<B: WhisperBackend>(
+    p: &Pipeline<B>,
+    tokens: &[Vec<u32>],
+    state: &mut DecoderState<B>,
+) -> Vec<Vec<f32>> {
     host_rows(
         p.model
             .decoder
@@ -186,13 +195,12 @@ fn hf_and_ct2_layouts_load_the_same_model() {
     }
 }
 
-#[test]
-fn random_model_tokens_vary_with_audio_and_position() {
+fn random_model_tokens_vary_with_audio_and_position<B: WhisperBackend>(t: &Target<B>) {
     let spec = TinySpec {
         seed: 5,
         ..Default::default()
     };
-    let p = hf_model("vary", &spec);
+    let p = hf_model("vary", &spec, t);
     let results = greedy(
         &p,
         &[random_mel(1, 80), random_mel(2, 80), random_mel(3, 80)],
@@ -222,14 +230,14 @@ fn random_model_tokens_vary_with_audio_and_position() {
     }
 }
 
-#[test]
-fn kv_cache_step_by_step_equals_whole_sequence() {
+fn kv_cache_step_by_step_equals_whole_sequence<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "kv_cache",
         &TinySpec {
             seed: 21,
             ..Default::default()
         },
+        t,
     );
     let mel = vec![random_mel(7, 80)];
     let seq = prompt(&p, &[17, 4242, 999, 31000, 5, 50000, 123, 7777]);
@@ -255,14 +263,14 @@ fn kv_cache_step_by_step_equals_whole_sequence() {
     assert_close(&whole, &chunked, 1e-4, "whole sequence vs chunks of 3");
 }
 
-#[test]
-fn truncate_then_reappend_equals_fresh_run() {
+fn truncate_then_reappend_equals_fresh_run<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "truncate",
         &TinySpec {
             seed: 22,
             ..Default::default()
         },
+        t,
     );
     let mel = vec![random_mel(8, 80)];
     let first = prompt(&p, &[10, 20, 30, 40, 50, 60]);
@@ -292,7 +300,11 @@ fn truncate_then_reappend_equals_fresh_run() {
 }
 
 /// Greedy tokens of each mel window decoded together in one batch.
-fn greedy(p: &Pipeline<B>, mels: &[Vec<f32>], max_new_tokens: usize) -> Vec<Vec<u32>> {
+fn greedy<B: WhisperBackend>(
+    p: &Pipeline<B>,
+    mels: &[Vec<f32>],
+    max_new_tokens: usize,
+) -> Vec<Vec<u32>> {
     let g = &p.model.generation;
     let filters = LogitFilters::new(
         &p.tokenizer,
@@ -321,14 +333,14 @@ fn greedy(p: &Pipeline<B>, mels: &[Vec<f32>], max_new_tokens: usize) -> Vec<Vec<
         .collect()
 }
 
-#[test]
-fn batch_rows_decode_like_single_rows() {
+fn batch_rows_decode_like_single_rows<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "batch_rows",
         &TinySpec {
             seed: 23,
             ..Default::default()
         },
+        t,
     );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(100 + s, 80)).collect();
     let batched = greedy(&p, &mels, 40);
@@ -338,14 +350,14 @@ fn batch_rows_decode_like_single_rows() {
     }
 }
 
-#[test]
-fn select_rows_reorders_and_repeats_rows() {
+fn select_rows_reorders_and_repeats_rows<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "select_rows",
         &TinySpec {
             seed: 24,
             ..Default::default()
         },
+        t,
     );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(200 + s, 80)).collect();
     let mut state = state_for(&p, &mels);
@@ -370,14 +382,14 @@ fn select_rows_reorders_and_repeats_rows() {
     assert!(max_diff(&single[0], &reference[1]) <= 1e-4);
 }
 
-#[test]
-fn ragged_rows_match_rows_alone() {
+fn ragged_rows_match_rows_alone<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "ragged",
         &TinySpec {
             seed: 25,
             ..Default::default()
         },
+        t,
     );
     let mels: Vec<Vec<f32>> = (0..3).map(|s| random_mel(300 + s, 80)).collect();
     let prompts: Vec<Vec<u32>> = vec![
@@ -430,14 +442,14 @@ fn ragged_rows_match_rows_alone() {
     );
 }
 
-#[test]
-fn later_tokens_do_not_change_earlier_logits() {
+fn later_tokens_do_not_change_earlier_logits<B: WhisperBackend>(t: &Target<B>) {
     let p = hf_model(
         "causal",
         &TinySpec {
             seed: 26,
             ..Default::default()
         },
+        t,
     );
     let mel = vec![random_mel(9, 80)];
     let a = prompt(&p, &[5, 6, 7, 8, 9]);
@@ -597,3 +609,13 @@ fn hub_ids_resolve_through_the_offline_cache() {
         Err(WhisperError::Hub(_))
     ));
 }
+
+whisper_burn::on_every_target!(
+    kv_cache_step_by_step_equals_whole_sequence,
+    truncate_then_reappend_equals_fresh_run,
+    batch_rows_decode_like_single_rows,
+    select_rows_reorders_and_repeats_rows,
+    ragged_rows_match_rows_alone,
+    later_tokens_do_not_change_earlier_logits,
+    random_model_tokens_vary_with_audio_and_position,
+);

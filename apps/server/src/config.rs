@@ -2,7 +2,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use std::time::Duration;
-use whisper_burn::backend::DeviceKind;
+use whisper_burn::backend::{DeviceKind, DeviceSpec};
 
 /// Everything the server needs to know, all of it settable from the command line.
 #[derive(Debug, Clone, Args)]
@@ -19,9 +19,10 @@ pub struct ServerConfig {
     /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
     #[arg(long, default_value = "none")]
     pub draft: String,
-    /// Backend to run on: cpu, wgpu or cuda (the last two need a build with that feature).
+    /// Device to run on: cpu, wgpu (wgpu:N, wgpu:cpu) or cuda (cuda:N); the GPU ones
+    /// need a build with that feature.
     #[arg(long, default_value = "cpu")]
-    pub device: DeviceKind,
+    pub device: DeviceSpec,
     /// Name clients may use in the `model` field (besides `whisper-1`, the `--main` value and
     /// its last path component).
     #[arg(long)]
@@ -72,7 +73,7 @@ impl Default for ServerConfig {
             port: 8000,
             main: "weights/models/base".into(),
             draft: "none".into(),
-            device: DeviceKind::Cpu,
+            device: DeviceKind::Cpu.into(),
             served_model_name: None,
             max_batch: 8,
             max_wait_ms: 10,

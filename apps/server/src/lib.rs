@@ -19,4 +19,4 @@ pub mod worker;
 pub use config::ServerConfig;
 pub use errors::{ApiError, ErrorCode};
 pub use server::{serve, start, ServerHandle};
-pub use whisper_burn::backend::DeviceKind;
+pub use whisper_burn::backend::{DeviceKind, DeviceSpec};

@@ -16,7 +16,11 @@ struct Serve(ServerConfig);
 
 impl BackendTask for Serve {
     type Output = Result<()>;
-    fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
+    fn run<B: whisper_burn::backend::WhisperBackend>(
+        self,
+        device: B::Device,
+        _kind: DeviceKind,
+    ) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("whisper-server-io")

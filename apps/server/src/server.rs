@@ -7,7 +7,6 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::worker::{self, ModelStatus};
 use anyhow::{anyhow, Context, Result};
-use burn::prelude::Backend;
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
+use whisper_burn::backend::WhisperBackend;
 
 /// A running server.
 pub struct ServerHandle {
@@ -105,7 +105,10 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
 
 /// Binds, starts the inference thread (which loads the model) and the batcher, and serves.
 /// `/health` answers 503 until the model is loaded.
-pub async fn start<B: Backend>(config: ServerConfig, device: B::Device) -> Result<ServerHandle> {
+pub async fn start<B: WhisperBackend>(
+    config: ServerConfig,
+    device: B::Device,
+) -> Result<ServerHandle> {
     config.validate()?;
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
@@ -196,7 +199,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs until SIGTERM / ctrl-c (then shuts down gracefully) or until loading the model fails.
-pub async fn serve<B: Backend>(config: ServerConfig, device: B::Device) -> Result<()> {
+pub async fn serve<B: WhisperBackend>(config: ServerConfig, device: B::Device) -> Result<()> {
     let mut handle = start::<B>(config, device).await?;
     let failed = async {
         match handle.wait_ready().await {

@@ -4,7 +4,6 @@ use crate::batcher::{Batch, Job, JobOutput};
 use crate::config::ServerConfig;
 use crate::errors::ApiError;
 use crate::metrics::Metrics;
-use burn::prelude::Backend;
 use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -12,6 +11,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::{DecodeOptions, Transcript};
 
 /// What clients need to know about the loaded model.
@@ -35,7 +35,7 @@ pub enum ModelStatus {
 }
 
 /// Starts the inference thread; it reports through `status` once loaded (or failed).
-pub fn spawn<B: Backend>(
+pub fn spawn<B: WhisperBackend>(
     config: &ServerConfig,
     device: B::Device,
     batches: Receiver<Batch>,
@@ -92,7 +92,7 @@ pub fn spawn<B: Backend>(
         })
 }
 
-fn load<B: Backend>(config: &ServerConfig, device: &B::Device) -> Result<Engine<B>, String> {
+fn load<B: WhisperBackend>(config: &ServerConfig, device: &B::Device) -> Result<Engine<B>, String> {
     let draft: DraftSpec = config.draft.parse().map_err(|e| format!("{e}"))?;
     let engine_config = EngineConfig {
         draft,
@@ -121,7 +121,7 @@ fn fail_all(jobs: Vec<Job>, err: &ApiError) {
 }
 
 /// Runs the engine on some inputs, turning panics into errors.
-fn infer<B: Backend>(
+fn infer<B: WhisperBackend>(
     engine: &Engine<B>,
     jobs: &[Job],
     opts: &DecodeOptions,
@@ -142,7 +142,7 @@ fn infer<B: Backend>(
     }
 }
 
-fn run_batch<B: Backend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
+fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
     let Batch { jobs, opts, idle } = batch;
     // Clients that went away while the batch formed are not decoded.
     let (jobs, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(Job::is_live);

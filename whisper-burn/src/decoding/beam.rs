@@ -17,6 +17,7 @@
 //! Inputs of a batch advance together; an input that is done leaves the batch.
 use super::greedy::{host_rows, prefill, DecodeRequest, SequenceResult};
 use super::longform::WindowDecoder;
+use crate::backend::WhisperBackend;
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -81,7 +82,7 @@ struct Group {
     max_steps: usize,
 }
 
-impl<B: Backend> WindowDecoder<B> for BeamSearchDecoder {
+impl<B: WhisperBackend> WindowDecoder<B> for BeamSearchDecoder {
     fn decode(
         &mut self,
         model: &Whisper<B>,
@@ -93,7 +94,7 @@ impl<B: Backend> WindowDecoder<B> for BeamSearchDecoder {
 }
 
 /// Beam search of every row of `req`; one result per row (its best hypothesis).
-pub fn beam_search<B: Backend>(
+pub fn beam_search<B: WhisperBackend>(
     opts: &BeamSearchDecoder,
     model: &Whisper<B>,
     encoder_out: Tensor<B, 3>,
@@ -220,7 +221,11 @@ pub fn beam_search<B: Backend>(
 /// keeps `beam_size` consecutive rows, and while no input leaves the batch a select only
 /// permutes rows within an input: the cross-attention keys/values (identical for the
 /// beams of one input) stay, and only the used prefix of the self-attention cache moves.
-fn reorder_beams<B: Backend>(state: &mut DecoderState<B>, select: &[usize], first_step: bool) {
+fn reorder_beams<B: WhisperBackend>(
+    state: &mut DecoderState<B>,
+    select: &[usize],
+    first_step: bool,
+) {
     let n = state.batch_size();
     if select.len() == n && select.iter().enumerate().all(|(i, s)| i == *s) {
         return;

@@ -2,6 +2,7 @@
 //! finished rows leave the batch.
 use super::logit_filters::{log_prob, LogitFilters};
 use super::sampling::{choose_token, RowSampler, SampleStream, Sampling};
+use crate::backend::WhisperBackend;
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -64,12 +65,14 @@ impl DecodeRequest<'_> {
     }
 }
 
-/// Logits of one row at one position, copied to the host.
-pub fn host_rows<B: Backend>(logits: Tensor<B, 3>) -> Result<Vec<Vec<f32>>> {
+/// Logits of each (row, position), copied to the host as `f32` (whatever the backend's
+/// float type).
+pub fn host_rows<B: WhisperBackend>(logits: Tensor<B, 3>) -> Result<Vec<Vec<f32>>> {
     let [b, t, v] = logits.dims();
     let flat = logits
         .into_data()
-        .to_vec::<f32>()
+        .convert::<f32>()
+        .into_vec::<f32>()
         .map_err(|e| WhisperError::Decode(format!("reading logits: {e:?}")))?;
     Ok((0..b * t)
         .map(|i| flat[i * v..(i + 1) * v].to_vec())
@@ -78,7 +81,7 @@ pub fn host_rows<B: Backend>(logits: Tensor<B, 3>) -> Result<Vec<Vec<f32>>> {
 
 /// Runs each row's prompt through the decoder. Returns the state (all rows), the logits
 /// for the first generated token of each row, and each row's no-speech probability.
-pub fn prefill<B: Backend>(
+pub fn prefill<B: WhisperBackend>(
     model: &Whisper<B>,
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
@@ -124,7 +127,7 @@ pub fn prefill<B: Backend>(
 /// `req.sampling`, each token is drawn at the temperature instead, with the uniform of
 /// its position in the row's [`SampleStream`]. `sum_logprob` is always under the
 /// untempered filtered logits, as in Whisper.
-pub fn greedy_decode<B: Backend>(
+pub fn greedy_decode<B: WhisperBackend>(
     model: &Whisper<B>,
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,

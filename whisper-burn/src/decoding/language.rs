@@ -1,5 +1,6 @@
 //! Language detection from the first decoder step, as Whisper does it.
 use super::greedy::host_rows;
+use crate::backend::WhisperBackend;
 use crate::model::Whisper;
 use crate::tokenizer::WhisperTokenizer;
 use crate::Result;
@@ -7,7 +8,7 @@ use burn::prelude::*;
 
 /// The most probable language of each row of `encoder_out`, with its probability among
 /// the language tokens.
-pub fn detect_language<B: Backend>(
+pub fn detect_language<B: WhisperBackend>(
     model: &Whisper<B>,
     tok: &WhisperTokenizer,
     encoder_out: Tensor<B, 3>,

@@ -166,5 +166,5 @@ pub fn argmax(values: &[f32]) -> u32 {
 
 /// `log_softmax(values)[index]`.
 pub fn log_prob(values: &[f32], index: u32) -> f32 {
-    crate::model::host_math::log_softmax_at(values, index as usize)
+    crate::cpu::math::log_softmax_at(values, index as usize)
 }

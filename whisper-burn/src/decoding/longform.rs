@@ -6,6 +6,7 @@ use super::language::detect_language;
 use super::logit_filters::{LogitFilters, TIMESTAMP_STEP_S};
 use super::options::DecodeOptions;
 use super::sampling::Sampling;
+use crate::backend::WhisperBackend;
 use crate::mel::{LogMel, HOP_LENGTH, N_FRAMES_PER_WINDOW};
 use crate::model::Whisper;
 use crate::pipeline::Pipeline;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Decodes a batch of windows; greedy, beam and speculative decoders implement it.
-pub trait WindowDecoder<B: Backend> {
+pub trait WindowDecoder<B: WhisperBackend> {
     fn decode(
         &mut self,
         model: &Whisper<B>,
@@ -74,7 +75,7 @@ impl FileState {
     }
 }
 
-impl<B: Backend> Pipeline<B> {
+impl<B: WhisperBackend> Pipeline<B> {
     /// Transcribes one input.
     pub fn transcribe(
         &self,

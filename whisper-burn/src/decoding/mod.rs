@@ -13,6 +13,7 @@ pub use longform::{Segment, Transcript, WindowDecoder};
 pub use options::DecodeOptions;
 pub use sampling::Sampling;
 
+use crate::backend::WhisperBackend;
 use crate::model::Whisper;
 use crate::Result;
 use burn::prelude::*;
@@ -22,7 +23,7 @@ use burn::prelude::*;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GreedyDecoder;
 
-impl<B: Backend> WindowDecoder<B> for GreedyDecoder {
+impl<B: WhisperBackend> WindowDecoder<B> for GreedyDecoder {
     fn decode(
         &mut self,
         model: &Whisper<B>,

@@ -1,21 +1,24 @@
 //! The text decoder: token + learned position embeddings, pre-norm layers with causal
 //! self-attention over a KV cache and cross-attention over the encoder output.
-use super::host_decoder::{HostDecoder, HostDecoderLayer};
-use super::host_gemm::{HostMatrix, MAX_ROWS};
-use super::host_math::HostNorm;
+//!
+//! Two implementations behind one type ([`Kernels`]): the host kernels
+//! ([`HostDecoder`]) and burn's generic ops ([`GenericDecoder`]). A decoder holds the
+//! weights of the one it runs, loaded once in that layout.
 use super::kv_cache::{DecoderState, HostLayerCache, LayerCache};
 use super::layers::{
-    attention, host_forward, is_cpu_backend, merge_heads, split_heads, to_tensor, transpose,
-    AttentionProj, FeedForward, LayerNorm,
+    merge_heads, split_heads, tensor_f32, to_tensor, transpose, AttentionProj, FeedForward,
+    LayerNorm, PlainLinear,
 };
+use crate::backend::{Kernels, WhisperBackend};
 use crate::config::WhisperConfig;
+use crate::cpu::decoder::HostDecoder;
+use crate::cpu::math::HostNorm;
 use crate::weights::TensorStore;
 use crate::{Result, WhisperError};
 use burn::prelude::*;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
-pub struct DecoderLayer<B: Backend> {
+pub struct DecoderLayer<B: WhisperBackend> {
     pub self_attn_layer_norm: LayerNorm<B>,
     pub self_attn: AttentionProj<B>,
     pub encoder_attn_layer_norm: LayerNorm<B>,
@@ -25,7 +28,7 @@ pub struct DecoderLayer<B: Backend> {
 }
 
 /// Where new tokens go in the cache and which keys each query may see.
-struct StepLayout<B: Backend> {
+struct StepLayout<B: WhisperBackend> {
     /// Cache length of each row before this step.
     starts: Vec<usize>,
     n_new: usize,
@@ -34,21 +37,21 @@ struct StepLayout<B: Backend> {
     mask: Option<Tensor<B, 4, Bool>>,
 }
 
-impl<B: Backend> DecoderLayer<B> {
+impl<B: WhisperBackend> DecoderLayer<B> {
     fn load(s: &mut TensorStore, p: &str, c: &WhisperConfig, dev: &B::Device) -> Result<Self> {
         let (d, h) = (c.d_model, c.decoder_attention_heads);
         Ok(Self {
             self_attn_layer_norm: LayerNorm::load(s, &format!("{p}.self_attn_layer_norm"), d, dev)?,
-            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), d, h, true, dev)?,
+            self_attn: AttentionProj::load(s, &format!("{p}.self_attn"), d, h, dev)?,
             encoder_attn_layer_norm: LayerNorm::load(
                 s,
                 &format!("{p}.encoder_attn_layer_norm"),
                 d,
                 dev,
             )?,
-            encoder_attn: AttentionProj::load(s, &format!("{p}.encoder_attn"), d, h, true, dev)?,
+            encoder_attn: AttentionProj::load(s, &format!("{p}.encoder_attn"), d, h, dev)?,
             final_layer_norm: LayerNorm::load(s, &format!("{p}.final_layer_norm"), d, dev)?,
-            ffn: FeedForward::load(s, p, d, c.decoder_ffn_dim, true, dev)?,
+            ffn: FeedForward::load(s, p, d, c.decoder_ffn_dim, dev)?,
         })
     }
 
@@ -67,7 +70,7 @@ impl<B: Backend> DecoderLayer<B> {
             split_heads(cache.cross_k.clone(), a.n_heads),
             split_heads(cache.cross_v.clone(), a.n_heads),
         );
-        let ctx = attention(q, k, v, None);
+        let ctx = B::attend(q, k, v, None);
         let x = x + a.out_proj.forward(merge_heads(ctx));
         let h = self.final_layer_norm.forward(x.clone());
         x + self.ffn.forward(h)
@@ -95,12 +98,12 @@ impl<B: Backend> DecoderLayer<B> {
             .clone()
             .slice([0..b, 0..nh, 0..layout.key_len, 0..dh]);
         a.out_proj
-            .forward(merge_heads(attention(q, keys, values, layout.mask.clone())))
+            .forward(merge_heads(B::attend(q, keys, values, layout.mask.clone())))
     }
 }
 
 /// Writes `new` (`[b, h, n_new, dh]`) at each row's start position of `cache`.
-fn write_rows<B: Backend>(
+fn write_rows<B: WhisperBackend>(
     cache: Tensor<B, 4>,
     new: Tensor<B, 4>,
     layout: &StepLayout<B>,
@@ -118,166 +121,198 @@ fn write_rows<B: Backend>(
     cache
 }
 
+impl<B: WhisperBackend> DecoderLayer<B> {
+    fn to_plain(&self) -> Result<PlainDecoderLayer> {
+        let a = |p: &AttentionProj<B>| -> Result<[PlainLinear; 4]> {
+            Ok([
+                p.q_proj.to_plain()?,
+                p.k_proj.to_plain()?,
+                p.v_proj.to_plain()?,
+                p.out_proj.to_plain()?,
+            ])
+        };
+        Ok(PlainDecoderLayer {
+            self_attn_layer_norm: self.self_attn_layer_norm.to_host()?,
+            self_attn: a(&self.self_attn)?,
+            encoder_attn_layer_norm: self.encoder_attn_layer_norm.to_host()?,
+            encoder_attn: a(&self.encoder_attn)?,
+            final_layer_norm: self.final_layer_norm.to_host()?,
+            fc1: self.ffn.fc1.to_plain()?,
+            fc2: self.ffn.fc2.to_plain()?,
+        })
+    }
+}
+
+/// One decoder layer's weights as plain rows.
 #[derive(Debug, Clone)]
-pub struct Decoder<B: Backend> {
+pub struct PlainDecoderLayer {
+    pub self_attn_layer_norm: HostNorm,
+    /// q, k, v, out
+    pub self_attn: [PlainLinear; 4],
+    pub encoder_attn_layer_norm: HostNorm,
+    /// q, k, v, out
+    pub encoder_attn: [PlainLinear; 4],
+    pub final_layer_norm: HostNorm,
+    pub fc1: PlainLinear,
+    pub fc2: PlainLinear,
+}
+
+/// A decoder's weights as plain `f32` rows on the host, whichever implementation holds
+/// them: what the self-draft quantizes.
+#[derive(Debug, Clone)]
+pub struct PlainDecoder {
+    pub layers: Vec<PlainDecoderLayer>,
+    pub layer_norm: HostNorm,
+    /// `[vocab, d_model]`
+    pub embed_tokens: PlainLinear,
+    /// `[max_target_positions, d_model]`
+    pub embed_positions: Vec<f32>,
+    pub d_model: usize,
+    pub n_heads: usize,
+}
+
+/// The decoder on burn's generic ops (GPU backends, or any backend when asked).
+#[derive(Debug, Clone)]
+pub struct GenericDecoder<B: WhisperBackend> {
     pub embed_tokens: Tensor<B, 2>,
     /// `embed_tokens` transposed (`[d_model, vocab]`) for the output projection.
     pub proj_out_t: Tensor<B, 2>,
     pub embed_positions: Tensor<B, 2>,
-    /// Host copy of the output projection (`[vocab, d_model]`) on CPU backends.
-    pub proj_out_host: Option<Arc<HostMatrix>>,
     pub layers: Vec<DecoderLayer<B>>,
     pub layer_norm: LayerNorm<B>,
-    pub n_heads: usize,
-    pub max_positions: usize,
-    /// The host implementation CPU backends run.
-    pub host: Option<HostDecoder>,
 }
 
-impl<B: Backend> Decoder<B> {
-    pub fn load(s: &mut TensorStore, c: &WhisperConfig, dev: &B::Device) -> Result<Self> {
+/// Which implementation a decoder runs, with its weights.
+#[derive(Debug, Clone)]
+pub enum DecoderImpl<B: WhisperBackend> {
+    Host(HostDecoder),
+    Generic(GenericDecoder<B>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoder<B: WhisperBackend> {
+    pub imp: DecoderImpl<B>,
+    pub n_heads: usize,
+    pub d_model: usize,
+    pub vocab_size: usize,
+    pub n_layers: usize,
+    pub max_positions: usize,
+    pub device: B::Device,
+}
+
+impl<B: WhisperBackend> Decoder<B> {
+    pub fn load(
+        s: &mut TensorStore,
+        c: &WhisperConfig,
+        kernels: Kernels,
+        dev: &B::Device,
+    ) -> Result<Self> {
         let emb = s.take(
             "model.decoder.embed_tokens.weight",
             &[c.vocab_size, c.d_model],
         )?;
         let proj = match s.get("proj_out.weight") {
             Some(p) if p.data != emb.data => {
-                s.take("proj_out.weight", &[c.vocab_size, c.d_model])?
+                Some(s.take("proj_out.weight", &[c.vocab_size, c.d_model])?)
             }
-            _ => emb.clone(),
+            _ => None,
         };
-        let proj_out_host = is_cpu_backend::<B>().then(|| {
-            Arc::new(HostMatrix::new_compact(
-                &proj.data,
-                c.vocab_size,
-                c.d_model,
-                None,
-            ))
-        });
-        let embed_host = match &proj_out_host {
-            Some(p) if proj.data == emb.data => Some(p.clone()),
-            Some(_) => Some(Arc::new(HostMatrix::new_compact(
+        let imp = match kernels {
+            Kernels::Host => DecoderImpl::Host(HostDecoder::load(
+                s,
+                c,
                 &emb.data,
-                c.vocab_size,
-                c.d_model,
-                None,
-            ))),
-            None => None,
+                proj.as_ref().map(|p| p.data.as_slice()),
+            )?),
+            Kernels::Generic => DecoderImpl::Generic(GenericDecoder {
+                proj_out_t: to_tensor(transpose(proj.as_ref().unwrap_or(&emb)), dev),
+                embed_tokens: to_tensor(emb, dev),
+                embed_positions: to_tensor(
+                    s.take(
+                        "model.decoder.embed_positions.weight",
+                        &[c.max_target_positions, c.d_model],
+                    )?,
+                    dev,
+                ),
+                layers: (0..c.decoder_layers)
+                    .map(|i| DecoderLayer::load(s, &format!("model.decoder.layers.{i}"), c, dev))
+                    .collect::<Result<_>>()?,
+                layer_norm: LayerNorm::load(s, "model.decoder.layer_norm", c.d_model, dev)?,
+            }),
         };
-        let mut decoder = Self {
-            host: None,
-            proj_out_host,
-            proj_out_t: to_tensor(transpose(&proj), dev),
-            embed_tokens: to_tensor(emb, dev),
-            embed_positions: to_tensor(
-                s.take(
-                    "model.decoder.embed_positions.weight",
-                    &[c.max_target_positions, c.d_model],
-                )?,
-                dev,
-            ),
-            layers: (0..c.decoder_layers)
-                .map(|i| DecoderLayer::load(s, &format!("model.decoder.layers.{i}"), c, dev))
-                .collect::<Result<_>>()?,
-            layer_norm: LayerNorm::load(s, "model.decoder.layer_norm", c.d_model, dev)?,
+        Ok(Self {
+            imp,
             n_heads: c.decoder_attention_heads,
+            d_model: c.d_model,
+            vocab_size: c.vocab_size,
+            n_layers: c.decoder_layers,
             max_positions: c.max_target_positions,
-        };
-        if let Some(embed) = embed_host {
-            decoder.host = decoder.host_decoder(embed);
-        }
-        Ok(decoder)
+            device: dev.clone(),
+        })
     }
 
-    /// The host decoder over the layers' host weight copies (None if one is missing).
-    fn host_decoder(&self, embed_tokens: Arc<HostMatrix>) -> Option<HostDecoder> {
-        let norm = |n: &LayerNorm<B>| -> Option<HostNorm> {
-            Some(HostNorm {
-                gamma: n.gamma.to_data().to_vec().ok()?,
-                beta: n.beta.to_data().to_vec().ok()?,
-            })
-        };
-        let proj = |a: &AttentionProj<B>| -> Option<[Arc<HostMatrix>; 4]> {
-            Some([
-                a.q_proj.host.clone()?,
-                a.k_proj.host.clone()?,
-                a.v_proj.host.clone()?,
-                a.out_proj.host.clone()?,
-            ])
-        };
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                Some(HostDecoderLayer {
-                    self_attn_layer_norm: norm(&l.self_attn_layer_norm)?,
-                    self_attn: proj(&l.self_attn)?,
-                    encoder_attn_layer_norm: norm(&l.encoder_attn_layer_norm)?,
-                    encoder_attn: proj(&l.encoder_attn)?,
-                    final_layer_norm: norm(&l.final_layer_norm)?,
-                    fc1: l.ffn.fc1.host.clone()?,
-                    fc2: l.ffn.fc2.host.clone()?,
+    pub fn kernels(&self) -> Kernels {
+        match self.imp {
+            DecoderImpl::Host(_) => Kernels::Host,
+            DecoderImpl::Generic(_) => Kernels::Generic,
+        }
+    }
+
+    /// The weights as plain rows on the host (for the self-draft's quantization).
+    pub fn to_plain(&self) -> Result<PlainDecoder> {
+        match &self.imp {
+            DecoderImpl::Host(h) => Ok(h.to_plain()),
+            DecoderImpl::Generic(g) => {
+                let [v, d] = g.embed_tokens.dims();
+                Ok(PlainDecoder {
+                    layers: g
+                        .layers
+                        .iter()
+                        .map(|l| l.to_plain())
+                        .collect::<Result<_>>()?,
+                    layer_norm: g.layer_norm.to_host()?,
+                    embed_tokens: PlainLinear {
+                        weight: tensor_f32(g.embed_tokens.clone())?,
+                        bias: None,
+                        d_in: d,
+                        d_out: v,
+                    },
+                    embed_positions: tensor_f32(g.embed_positions.clone())?,
+                    d_model: d,
+                    n_heads: self.n_heads,
                 })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(HostDecoder {
-            layers,
-            layer_norm: norm(&self.layer_norm)?,
-            embed_tokens,
-            embed_positions: self.embed_positions.to_data().to_vec().ok()?,
-            d_model: self.embed_tokens.dims()[1],
-            n_heads: self.n_heads,
-        })
+            }
+        }
     }
 
     /// A fresh state for a batch of encoder outputs (`[batch, frames, d_model]`):
     /// cross-attention keys/values computed once, an empty self-attention cache.
     pub fn new_state(&self, encoder_out: Tensor<B, 3>) -> DecoderState<B> {
-        let [b, frames, d] = encoder_out.dims();
-        if let Some(host) = &self.host {
-            let data: Vec<f32> = encoder_out
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .unwrap_or_default();
-            let mut host_layers: Vec<HostLayerCache> = Vec::new();
-            for row in data.chunks(frames * d) {
-                let caches = host.new_row(row, self.max_positions);
-                if host_layers.is_empty() {
-                    host_layers = caches;
-                    continue;
-                }
-                for (all, one) in host_layers.iter_mut().zip(caches) {
-                    all.self_k.extend(one.self_k);
-                    all.self_v.extend(one.self_v);
-                    all.cross.extend(one.cross);
-                }
-            }
-            return DecoderState {
-                layers: Vec::new(),
-                host_layers,
-                lens: vec![0; b],
-                capacity: self.max_positions,
-            };
+        match &self.imp {
+            DecoderImpl::Host(host) => self.new_host_state(host, encoder_out),
+            DecoderImpl::Generic(g) => g.new_state(encoder_out, self.n_heads, self.max_positions),
         }
-        let device = encoder_out.device();
-        let dh = self.embed_tokens.dims()[1] / self.n_heads;
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                let a = &l.encoder_attn;
-                LayerCache {
-                    self_k: Tensor::zeros([b, self.n_heads, self.max_positions, dh], &device),
-                    self_v: Tensor::zeros([b, self.n_heads, self.max_positions, dh], &device),
-                    cross_k: a.k_proj.forward(encoder_out.clone()),
-                    cross_v: a.v_proj.forward(encoder_out.clone()),
-                }
-            })
-            .collect();
+    }
+
+    fn new_host_state(&self, host: &HostDecoder, encoder_out: Tensor<B, 3>) -> DecoderState<B> {
+        let [b, frames, d] = encoder_out.dims();
+        let data = tensor_f32(encoder_out).unwrap_or_default();
+        let mut host_layers: Vec<HostLayerCache> = Vec::new();
+        for row in data.chunks(frames * d) {
+            let caches = host.new_row(row, self.max_positions);
+            if host_layers.is_empty() {
+                host_layers = caches;
+                continue;
+            }
+            for (all, one) in host_layers.iter_mut().zip(caches) {
+                all.self_k.extend(one.self_k);
+                all.self_v.extend(one.self_v);
+                all.cross.extend(one.cross);
+            }
+        }
         DecoderState {
-            layers,
-            host_layers: Vec::new(),
+            layers: Vec::new(),
+            host_layers,
             lens: vec![0; b],
             capacity: self.max_positions,
         }
@@ -291,66 +326,49 @@ impl<B: Backend> Decoder<B> {
         tokens: &[Vec<u32>],
         state: &mut DecoderState<B>,
     ) -> Result<Tensor<B, 3>> {
-        let device = self.embed_tokens.device();
-        if let (Some(host), true) = (&self.host, state.on_host()) {
-            let (starts, n_new, _) = self.check_step(tokens, state)?;
-            let hidden = host.forward(tokens, &starts, &mut state.host_layers);
-            state.lens.iter_mut().for_each(|l| *l += n_new);
-            let d = host.d_model;
-            return Ok(Tensor::from_data(
-                TensorData::new(hidden, [tokens.len(), n_new, d]),
-                &device,
-            ));
-        }
-        let layout = self.layout(tokens, state)?;
-        let b = tokens.len();
-        let ids: Vec<i64> = tokens.iter().flatten().map(|t| *t as i64).collect();
-        let positions: Vec<i64> = layout
-            .starts
-            .iter()
-            .flat_map(|s| (*s..*s + layout.n_new).map(|p| p as i64))
-            .collect();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * layout.n_new]), &device);
-        let positions =
-            Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [b * layout.n_new]), &device);
-        let d = self.embed_tokens.dims()[1];
-        let x = self.embed_tokens.clone().select(0, ids)
-            + self.embed_positions.clone().select(0, positions);
-        let mut x = x.reshape([b, layout.n_new, d]);
-        for (layer, cache) in self.layers.iter().zip(state.layers.iter_mut()) {
-            x = layer.forward(x, cache, &layout);
-        }
-        state.lens.iter_mut().for_each(|l| *l += layout.n_new);
-        Ok(self.layer_norm.forward(x))
+        let (starts, n_new, key_len) = self.check_step(tokens, state)?;
+        let hidden = match &self.imp {
+            DecoderImpl::Host(host) => {
+                if !state.on_host() {
+                    return Err(WhisperError::Decode(
+                        "a host decoder was given a device state".into(),
+                    ));
+                }
+                let hidden = host.forward(tokens, &starts, &mut state.host_layers);
+                Tensor::from_data(
+                    TensorData::new(hidden, [tokens.len(), n_new, self.d_model]),
+                    &self.device,
+                )
+            }
+            DecoderImpl::Generic(g) => {
+                if state.on_host() {
+                    return Err(WhisperError::Decode(
+                        "a generic decoder was given a host state".into(),
+                    ));
+                }
+                let layout = StepLayout::new(starts, n_new, key_len, &self.device);
+                g.forward(tokens, state, &layout)
+            }
+        };
+        state.lens.iter_mut().for_each(|l| *l += n_new);
+        Ok(hidden)
     }
 
     /// Vocabulary logits of hidden states: `[b, t, d]` -> `[b, t, vocab]`.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d] = hidden.dims();
-        let v = self.proj_out_t.dims()[1];
-        if let Some(h) = self.proj_out_host.as_ref().filter(|_| b * t <= MAX_ROWS) {
-            return host_forward(h, hidden.reshape([b * t, d])).reshape([b, t, v]);
+        let v = self.vocab_size;
+        match &self.imp {
+            DecoderImpl::Host(host) => {
+                let h = tensor_f32(hidden).unwrap_or_default();
+                let logits = host.logits(&h, b * t);
+                Tensor::from_data(TensorData::new(logits, [b, t, v]), &self.device)
+            }
+            DecoderImpl::Generic(g) => hidden
+                .reshape([b * t, d])
+                .matmul(g.proj_out_t.clone())
+                .reshape([b, t, v]),
         }
-        hidden
-            .reshape([b * t, d])
-            .matmul(self.proj_out_t.clone())
-            .reshape([b, t, v])
-    }
-
-    fn layout(&self, tokens: &[Vec<u32>], state: &DecoderState<B>) -> Result<StepLayout<B>> {
-        let (starts, n_new, key_len) = self.check_step(tokens, state)?;
-        let uniform = starts.iter().all(|s| *s == starts[0]);
-        let mask = if uniform && n_new == 1 {
-            None
-        } else {
-            Some(self.mask(&starts, n_new, key_len))
-        };
-        Ok(StepLayout {
-            starts,
-            n_new,
-            key_len,
-            mask,
-        })
     }
 
     /// Validates a step: returns each row's start, the tokens per row and the key length.
@@ -377,7 +395,7 @@ impl<B: Backend> Decoder<B> {
                 self.max_positions
             )));
         }
-        let vocab = self.embed_tokens.dims()[0];
+        let vocab = self.vocab_size;
         if let Some(t) = tokens.iter().flatten().find(|t| **t as usize >= vocab) {
             return Err(WhisperError::Decode(format!(
                 "token id {t} is outside the vocabulary of {vocab}"
@@ -385,18 +403,98 @@ impl<B: Backend> Decoder<B> {
         }
         Ok((starts, n_new, key_len))
     }
+}
 
-    /// True where query `q` of row `r` may not see key `k`: `k > start_r + q`.
-    fn mask(&self, starts: &[usize], n_new: usize, key_len: usize) -> Tensor<B, 4, Bool> {
-        let mut hidden = Vec::with_capacity(starts.len() * n_new * key_len);
-        for s in starts {
-            for q in 0..n_new {
-                hidden.extend((0..key_len).map(|k| k > s + q));
-            }
+impl<B: WhisperBackend> GenericDecoder<B> {
+    fn new_state(
+        &self,
+        encoder_out: Tensor<B, 3>,
+        n_heads: usize,
+        capacity: usize,
+    ) -> DecoderState<B> {
+        let [b, _, d] = encoder_out.dims();
+        let device = encoder_out.device();
+        let dh = d / n_heads;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let a = &l.encoder_attn;
+                LayerCache {
+                    self_k: Tensor::zeros([b, n_heads, capacity, dh], &device),
+                    self_v: Tensor::zeros([b, n_heads, capacity, dh], &device),
+                    cross_k: a.k_proj.forward(encoder_out.clone()),
+                    cross_v: a.v_proj.forward(encoder_out.clone()),
+                }
+            })
+            .collect();
+        DecoderState {
+            layers,
+            host_layers: Vec::new(),
+            lens: vec![0; b],
+            capacity,
         }
-        Tensor::from_data(
-            TensorData::new(hidden, [starts.len(), 1, n_new, key_len]),
-            &self.embed_tokens.device(),
-        )
     }
+
+    fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        state: &mut DecoderState<B>,
+        layout: &StepLayout<B>,
+    ) -> Tensor<B, 3> {
+        let device = self.embed_tokens.device();
+        let b = tokens.len();
+        let ids: Vec<i64> = tokens.iter().flatten().map(|t| *t as i64).collect();
+        let positions: Vec<i64> = layout
+            .starts
+            .iter()
+            .flat_map(|s| (*s..*s + layout.n_new).map(|p| p as i64))
+            .collect();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * layout.n_new]), &device);
+        let positions =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [b * layout.n_new]), &device);
+        let d = self.embed_tokens.dims()[1];
+        let x = self.embed_tokens.clone().select(0, ids)
+            + self.embed_positions.clone().select(0, positions);
+        let mut x = x.reshape([b, layout.n_new, d]);
+        for (layer, cache) in self.layers.iter().zip(state.layers.iter_mut()) {
+            x = layer.forward(x, cache, layout);
+        }
+        self.layer_norm.forward(x)
+    }
+}
+
+impl<B: WhisperBackend> StepLayout<B> {
+    fn new(starts: Vec<usize>, n_new: usize, key_len: usize, device: &B::Device) -> Self {
+        let uniform = starts.iter().all(|s| *s == starts[0]);
+        let mask = if uniform && n_new == 1 {
+            None
+        } else {
+            Some(causal_mask::<B>(&starts, n_new, key_len, device))
+        };
+        Self {
+            starts,
+            n_new,
+            key_len,
+            mask,
+        }
+    }
+}
+
+/// True where query `q` of row `r` may not see key `k`: `k > start_r + q`, built on the
+/// device from the rows' starts (one small upload, no host-side mask).
+fn causal_mask<B: WhisperBackend>(
+    starts: &[usize],
+    n_new: usize,
+    key_len: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
+    let b = starts.len();
+    let starts: Vec<i64> = starts.iter().map(|s| *s as i64).collect();
+    let starts =
+        Tensor::<B, 1, Int>::from_data(TensorData::new(starts, [b]), device).reshape([b, 1, 1, 1]);
+    let queries = Tensor::<B, 1, Int>::arange(0..n_new as i64, device).reshape([1, 1, n_new, 1]);
+    let keys = Tensor::<B, 1, Int>::arange(0..key_len as i64, device).reshape([1, 1, 1, key_len]);
+    let last_visible = (starts + queries).expand([b, 1, n_new, key_len]);
+    keys.expand([b, 1, n_new, key_len]).greater(last_visible)
 }

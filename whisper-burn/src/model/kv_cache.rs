@@ -18,7 +18,7 @@ pub struct LayerCache<B: Backend> {
 }
 
 /// One row's cross-attention keys and values for one layer on the host, packed per head
-/// for the host GEMM (see [`super::host_decoder`]).
+/// for the host GEMM (see [`crate::cpu::decoder`]).
 #[derive(Debug, Clone)]
 pub struct HostCross {
     pub frames: usize,

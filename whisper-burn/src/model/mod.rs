@@ -1,10 +1,6 @@
 //! The Whisper model: weights only, shared read-only across sequences.
 pub mod decoder;
 pub mod encoder;
-pub mod host_decoder;
-pub mod host_encoder;
-pub mod host_gemm;
-pub mod host_math;
 pub mod kv_cache;
 pub mod layers;
 
@@ -12,6 +8,7 @@ pub use decoder::Decoder;
 pub use encoder::Encoder;
 pub use kv_cache::DecoderState;
 
+use crate::backend::{Kernels, WhisperBackend};
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::weights::{LoadedCheckpoint, TensorStore};
 use crate::{Result, WhisperError};
@@ -19,7 +16,7 @@ use burn::prelude::*;
 
 /// Encoder + decoder weights of one checkpoint on one device.
 #[derive(Debug, Clone)]
-pub struct Whisper<B: Backend> {
+pub struct Whisper<B: WhisperBackend> {
     pub config: WhisperConfig,
     pub generation: GenerationConfig,
     pub encoder: Encoder<B>,
@@ -27,16 +24,26 @@ pub struct Whisper<B: Backend> {
     pub device: B::Device,
 }
 
-impl<B: Backend> Whisper<B> {
-    /// Builds the model from a checkpoint's tensors (Hugging Face names).
+impl<B: WhisperBackend> Whisper<B> {
+    /// Builds the model from a checkpoint's tensors (Hugging Face names), in the
+    /// backend's default kernels.
     pub fn from_checkpoint(ckpt: LoadedCheckpoint, device: &B::Device) -> Result<Self> {
+        Self::from_checkpoint_with(ckpt, device, B::default_kernels())
+    }
+
+    /// As [`Self::from_checkpoint`], in the given kernels (refused where they cannot run).
+    pub fn from_checkpoint_with(
+        ckpt: LoadedCheckpoint,
+        device: &B::Device,
+        kernels: Kernels,
+    ) -> Result<Self> {
         let LoadedCheckpoint {
             config,
             generation,
             tensors,
             ..
         } = ckpt;
-        Self::from_tensors(config, generation, tensors, device)
+        Self::from_tensors(config, generation, tensors, device, kernels)
     }
 
     pub fn from_tensors(
@@ -44,7 +51,14 @@ impl<B: Backend> Whisper<B> {
         generation: GenerationConfig,
         mut tensors: TensorStore,
         device: &B::Device,
+        kernels: Kernels,
     ) -> Result<Self> {
+        if kernels == Kernels::Host && !B::supports_host_kernels() {
+            return Err(WhisperError::Device(format!(
+                "the host kernels run on CPU backends only, not on {}",
+                std::any::type_name::<B>()
+            )));
+        }
         if config.d_model % config.decoder_attention_heads != 0
             || config.d_model % config.encoder_attention_heads != 0
         {
@@ -52,8 +66,8 @@ impl<B: Backend> Whisper<B> {
                 "d_model is not a multiple of the attention heads".into(),
             ));
         }
-        let encoder = Encoder::load(&mut tensors, &config, device)?;
-        let decoder = Decoder::load(&mut tensors, &config, device)?;
+        let encoder = Encoder::load(&mut tensors, &config, kernels, device)?;
+        let decoder = Decoder::load(&mut tensors, &config, kernels, device)?;
         Ok(Self {
             config,
             generation,
@@ -61,6 +75,11 @@ impl<B: Backend> Whisper<B> {
             decoder,
             device: device.clone(),
         })
+    }
+
+    /// Which implementation this model runs.
+    pub fn kernels(&self) -> Kernels {
+        self.decoder.kernels()
     }
 
     /// Encodes a batch of log-mel windows given row-major `[n_mels][3000]` each.

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use std::path::PathBuf;
 use std::time::Instant;
-use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
@@ -15,9 +15,10 @@ pub struct TranscribeArgs {
     /// Model directory (Hugging Face or CTranslate2 layout) or hub id.
     #[arg(long, default_value = "weights/models/base")]
     pub model: String,
-    /// Backend: cpu, wgpu or cuda (the last two need a build with that feature).
+    /// Device: cpu, wgpu (wgpu:N the N-th discrete GPU, wgpu:cpu a software adapter) or
+    /// cuda (cuda:N); the GPU ones need a build with that feature.
     #[arg(long, default_value = "cpu")]
-    pub device: DeviceKind,
+    pub device: DeviceSpec,
     /// TSV manifest with `id` and `path` columns.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
@@ -87,7 +88,11 @@ struct TranscribeTask {
 
 impl BackendTask for TranscribeTask {
     type Output = Result<()>;
-    fn run<B: burn::prelude::Backend>(self, device: B::Device, _kind: DeviceKind) -> Result<()> {
+    fn run<B: whisper_burn::backend::WhisperBackend>(
+        self,
+        device: B::Device,
+        _kind: DeviceKind,
+    ) -> Result<()> {
         let t0 = Instant::now();
         let engine = Engine::<B>::load(&self.args.model, engine_config(&self.args)?, &device)
             .with_context(|| format!("loading {} (draft {})", self.args.model, self.args.draft))?;

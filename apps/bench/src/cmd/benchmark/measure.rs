@@ -6,11 +6,11 @@ use super::{
     BenchmarkArgs, ConfigRun, Corpus, DeviceRuns,
 };
 use anyhow::{bail, Context as _, Result};
-use burn::prelude::Backend;
 use indicatif::ProgressBar;
 use spec_engine::{DraftSpec, Engine, EngineConfig};
 use std::sync::Arc;
 use std::time::Instant;
+use whisper_burn::backend::WhisperBackend;
 use whisper_burn::backend::{BackendTask, DeviceKind};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::{DecodeOptions, Pipeline, Transcript};
@@ -32,7 +32,7 @@ pub struct BeamTask<'a>(pub Context<'a>);
 
 impl BackendTask for SpeculativeTask<'_> {
     type Output = Result<DeviceRuns>;
-    fn run<B: Backend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
+    fn run<B: WhisperBackend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
         let ctx = self.0;
         let args = ctx.args;
         let (main, main_load_s) = ctx.load_main::<B>(&args.main, &device, kind)?;
@@ -82,7 +82,7 @@ impl BackendTask for SpeculativeTask<'_> {
 
 impl BackendTask for BeamTask<'_> {
     type Output = Result<DeviceRuns>;
-    fn run<B: Backend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
+    fn run<B: WhisperBackend>(self, device: B::Device, kind: DeviceKind) -> Result<DeviceRuns> {
         let ctx = self.0;
         let args = ctx.args;
         let mut beams: Vec<usize> = Vec::new();
@@ -144,7 +144,7 @@ impl BackendTask for BeamTask<'_> {
 }
 
 impl Context<'_> {
-    fn load_main<B: Backend>(
+    fn load_main<B: WhisperBackend>(
         &self,
         model: &str,
         device: &B::Device,

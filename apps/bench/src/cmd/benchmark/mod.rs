@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spec_engine::{DraftLength, DraftSpec};
 use std::path::PathBuf;
 use whisper_bench::dataset::{load_dataset, Utterance};
-use whisper_burn::backend::{dispatch, BackendTask, DeviceKind};
+use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::{audio, DecodeOptions, Transcript};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -57,9 +57,10 @@ pub struct BenchmarkArgs {
     /// Beam sizes for beam mode, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,5,8")]
     pub beams: Vec<usize>,
-    /// Backends, comma separated; several run every configuration on each and compare them.
+    /// Devices (cpu, wgpu[:N], cuda[:N]), comma separated; several run every
+    /// configuration on each and compare them.
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
-    pub device: Vec<DeviceKind>,
+    pub device: Vec<DeviceSpec>,
     /// Only the first N utterances.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -203,13 +204,17 @@ struct Probe;
 
 impl BackendTask for Probe {
     type Output = Result<()>;
-    fn run<B: burn::prelude::Backend>(self, _device: B::Device, _kind: DeviceKind) -> Result<()> {
+    fn run<B: whisper_burn::backend::WhisperBackend>(
+        self,
+        _device: B::Device,
+        _kind: DeviceKind,
+    ) -> Result<()> {
         Ok(())
     }
 }
 
-fn dedup(kinds: &[DeviceKind]) -> Vec<DeviceKind> {
-    let mut v: Vec<DeviceKind> = Vec::new();
+fn dedup(kinds: &[DeviceSpec]) -> Vec<DeviceSpec> {
+    let mut v: Vec<DeviceSpec> = Vec::new();
     for k in kinds {
         if !v.contains(k) {
             v.push(*k);

@@ -1,7 +1,6 @@
 //! Element-wise math on host buffers for the CPU encoder: `exp`, GELU and layer norm,
 //! written branch-free so the compiler vectorizes them.
 use rayon::prelude::*;
-use std::sync::OnceLock;
 
 /// The widest vector instructions this CPU runs. Without FMA in hardware `mul_add` is a
 /// call to a software `fmaf` (the same correctly rounded result, 20-50x slower), so
@@ -13,24 +12,16 @@ pub enum SimdLevel {
     Avx512,
 }
 
-/// Detected once per process.
+/// Detected once per process (from [`super::features`]).
 pub fn simd_level() -> SimdLevel {
-    static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("fma")
-            {
-                return SimdLevel::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return SimdLevel::Avx2;
-            }
-        }
+    let f = super::features::features();
+    if f.avx512f && f.avx512dq && f.fma {
+        SimdLevel::Avx512
+    } else if f.avx2_fma() {
+        SimdLevel::Avx2
+    } else {
         SimdLevel::Portable
-    })
+    }
 }
 
 /// `e^x` to about one ulp: `x = n ln2 + r` (ln2 split in two for an exact reduction),

@@ -2,9 +2,9 @@
 //! [`super::encoder`], on plain buffers, with the convolutions as packed GEMMs over
 //! unfolded inputs and attention done per (head, block of 64 queries) so the scores stay
 //! in cache. About twice as fast as the backend's generic ops on two cores.
-use super::host_gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
-use super::host_math::{gelu_in_place, softmax_row, HostNorm};
 use crate::config::WhisperConfig;
+use crate::cpu::gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
+use crate::cpu::math::{gelu_in_place, softmax_row, HostNorm};
 use crate::weights::{HostTensor, TensorStore};
 use crate::Result;
 use rayon::prelude::*;

@@ -286,19 +286,14 @@ pub fn gemm_packed<W: PanelWeight>(
 
 /// Which kernel the CPU can run: 0 portable, 1 AVX2/FMA, 2 AVX-512.
 fn simd_level() -> u8 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            return 2;
-        }
-        if is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-        {
-            return 1;
-        }
+    let f = super::features::features();
+    if f.avx512f {
+        2
+    } else if f.avx2_fma() && f.f16c {
+        1
+    } else {
+        0
     }
-    0
 }
 
 /// `out[r][0..32] = x_r . panel` for every row `r`: blocks of up to 8 rows (AVX-512); on

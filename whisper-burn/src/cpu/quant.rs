@@ -450,17 +450,7 @@ fn round_nearest(v: f32) -> f32 {
 
 /// True when the AVX-512 VNNI integer kernels can run.
 pub fn has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::features::features().vnni()
 }
 
 /// An activation vector quantized to 8 bits for integer dot products.
@@ -571,14 +561,7 @@ mod vnni {
 
 /// True when the AVX2/FMA kernels can run.
 pub fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::features::features().avx2_fma()
 }
 
 /// AVX2/FMA kernels reading int8 and packed int4 weights directly.

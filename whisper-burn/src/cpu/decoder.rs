@@ -1,16 +1,21 @@
 //! The decoder on the host, for CPU backends: the same computation as
-//! [`super::decoder`] on plain buffers. A step of a few tokens then costs a few
+//! [`crate::model::decoder`]'s generic implementation, on plain buffers. A step of a few tokens then costs a few
 //! packed-GEMM passes over the weights and nothing else, and every row and every query
 //! gets the same arithmetic whatever else is in the pass, so logits are bit-identical
 //! alone, batched, or while verifying drafted tokens.
-use super::host_encoder::add_in_place;
-use super::host_gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
-use super::host_math::{gelu_in_place, simd_level, softmax_row, HostNorm, SimdLevel};
-use super::kv_cache::{HostCross, HostLayerCache};
+use crate::config::WhisperConfig;
+use crate::cpu::encoder::add_in_place;
+use crate::cpu::gemm::{gemm_packed, pack_panels, HostMatrix, PANEL};
+use crate::cpu::math::{gelu_in_place, simd_level, softmax_row, HostNorm, SimdLevel};
+use crate::model::decoder::{PlainDecoder, PlainDecoderLayer};
+use crate::model::kv_cache::{HostCross, HostLayerCache};
+use crate::model::layers::PlainLinear;
+use crate::weights::TensorStore;
+use crate::Result;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// One decoder layer's weights (shared with the backend layer's host copies).
+/// One decoder layer's weights, packed for the host GEMM (half precision where exact).
 #[derive(Debug, Clone)]
 pub struct HostDecoderLayer {
     pub self_attn_layer_norm: HostNorm,
@@ -30,13 +35,127 @@ pub struct HostDecoder {
     pub layer_norm: HostNorm,
     /// Token embeddings as a packed matrix (`[vocab, d_model]`), read a row at a time.
     pub embed_tokens: Arc<HostMatrix>,
+    /// The output projection (`[vocab, d_model]`): the same matrix as `embed_tokens`
+    /// when the checkpoint ties them.
+    pub proj_out: Arc<HostMatrix>,
     /// `[max_target_positions, d_model]`
     pub embed_positions: Vec<f32>,
     pub d_model: usize,
     pub n_heads: usize,
 }
 
+fn load_norm(s: &mut TensorStore, prefix: &str, d: usize) -> Result<HostNorm> {
+    Ok(HostNorm {
+        gamma: s.take(&format!("{prefix}.weight"), &[d])?.data,
+        beta: s.take(&format!("{prefix}.bias"), &[d])?.data,
+    })
+}
+
+fn load_matrix(
+    s: &mut TensorStore,
+    prefix: &str,
+    d_in: usize,
+    d_out: usize,
+    with_bias: bool,
+) -> Result<Arc<HostMatrix>> {
+    let w = s.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
+    let bias = if with_bias {
+        Some(s.take(&format!("{prefix}.bias"), &[d_out])?.data)
+    } else {
+        None
+    };
+    Ok(Arc::new(HostMatrix::new_compact(
+        &w.data, d_out, d_in, bias,
+    )))
+}
+
+fn load_attention(s: &mut TensorStore, p: &str, d: usize) -> Result<[Arc<HostMatrix>; 4]> {
+    Ok([
+        load_matrix(s, &format!("{p}.q_proj"), d, d, true)?,
+        load_matrix(s, &format!("{p}.k_proj"), d, d, false)?,
+        load_matrix(s, &format!("{p}.v_proj"), d, d, true)?,
+        load_matrix(s, &format!("{p}.out_proj"), d, d, true)?,
+    ])
+}
+
+impl HostDecoderLayer {
+    fn load(s: &mut TensorStore, p: &str, c: &WhisperConfig) -> Result<Self> {
+        let (d, ffn) = (c.d_model, c.decoder_ffn_dim);
+        Ok(Self {
+            self_attn_layer_norm: load_norm(s, &format!("{p}.self_attn_layer_norm"), d)?,
+            self_attn: load_attention(s, &format!("{p}.self_attn"), d)?,
+            encoder_attn_layer_norm: load_norm(s, &format!("{p}.encoder_attn_layer_norm"), d)?,
+            encoder_attn: load_attention(s, &format!("{p}.encoder_attn"), d)?,
+            final_layer_norm: load_norm(s, &format!("{p}.final_layer_norm"), d)?,
+            fc1: load_matrix(s, &format!("{p}.fc1"), d, ffn, true)?,
+            fc2: load_matrix(s, &format!("{p}.fc2"), ffn, d, true)?,
+        })
+    }
+
+    fn to_plain(&self) -> PlainDecoderLayer {
+        let plain = |a: &[Arc<HostMatrix>; 4]| a.each_ref().map(|m| PlainLinear::from_host(m));
+        PlainDecoderLayer {
+            self_attn_layer_norm: self.self_attn_layer_norm.clone(),
+            self_attn: plain(&self.self_attn),
+            encoder_attn_layer_norm: self.encoder_attn_layer_norm.clone(),
+            encoder_attn: plain(&self.encoder_attn),
+            final_layer_norm: self.final_layer_norm.clone(),
+            fc1: PlainLinear::from_host(&self.fc1),
+            fc2: PlainLinear::from_host(&self.fc2),
+        }
+    }
+}
+
 impl HostDecoder {
+    /// Loads the decoder's weights (Hugging Face names) straight into the host layout;
+    /// `embed_tokens` and `proj_out` are the rows `[vocab, d_model]` already taken.
+    pub fn load(
+        s: &mut TensorStore,
+        c: &WhisperConfig,
+        embed_tokens: &[f32],
+        proj_out: Option<&[f32]>,
+    ) -> Result<Self> {
+        let (v, d) = (c.vocab_size, c.d_model);
+        let embed = Arc::new(HostMatrix::new_compact(embed_tokens, v, d, None));
+        let proj_out = match proj_out {
+            Some(p) => Arc::new(HostMatrix::new_compact(p, v, d, None)),
+            None => embed.clone(),
+        };
+        Ok(Self {
+            embed_positions: s
+                .take(
+                    "model.decoder.embed_positions.weight",
+                    &[c.max_target_positions, d],
+                )?
+                .data,
+            layers: (0..c.decoder_layers)
+                .map(|i| HostDecoderLayer::load(s, &format!("model.decoder.layers.{i}"), c))
+                .collect::<Result<_>>()?,
+            layer_norm: load_norm(s, "model.decoder.layer_norm", d)?,
+            embed_tokens: embed,
+            proj_out,
+            d_model: d,
+            n_heads: c.decoder_attention_heads,
+        })
+    }
+
+    /// Vocabulary logits of `rows` hidden states (`[rows, d_model]`) -> `[rows, vocab]`.
+    pub fn logits(&self, hidden: &[f32], rows: usize) -> Vec<f32> {
+        self.proj_out.forward(hidden, rows)
+    }
+
+    /// The weights as plain rows (for the self-draft's quantization).
+    pub fn to_plain(&self) -> PlainDecoder {
+        PlainDecoder {
+            layers: self.layers.iter().map(|l| l.to_plain()).collect(),
+            layer_norm: self.layer_norm.clone(),
+            embed_tokens: PlainLinear::from_host(&self.embed_tokens),
+            embed_positions: self.embed_positions.clone(),
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+        }
+    }
+
     fn head_dim(&self) -> usize {
         self.d_model / self.n_heads
     }
