@@ -12,9 +12,8 @@ use burn::prelude::*;
 use std::marker::PhantomData;
 use std::time::Instant;
 use whisper_burn::backend::WhisperBackend;
-use whisper_burn::decoding::greedy::prefill;
-use whisper_burn::decoding::logit_filters::log_prob;
-use whisper_burn::decoding::sampling::{choose_token, RowSampler};
+use whisper_burn::decoding::greedy::{prefill_choose, Chooser};
+use whisper_burn::decoding::sampling::RowSampler;
 use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
 use whisper_burn::{Result as WResult, Whisper, WhisperError};
 
@@ -63,7 +62,9 @@ impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
     ) -> crate::Result<Vec<SequenceResult>> {
         let t0 = Instant::now();
         let debug = std::env::var("SPEC_DEBUG").is_ok();
-        let (mut state, first_logits, no_speech) = prefill(model, encoder_out.clone(), req)?;
+        let chooser = Chooser::for_request(model, req);
+        let (mut state, first, no_speech) =
+            prefill_choose(model, encoder_out.clone(), req, &chooser)?;
         let t1 = Instant::now();
         self.proposer.begin(model, &state, &encoder_out, req)?;
         if debug {
@@ -88,13 +89,11 @@ impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 sampler: req.sampler(r),
             })
             .collect();
-        for (i, mut l) in first_logits.into_iter().enumerate() {
-            req.filters.apply(&mut l, &[]);
-            let t = choose_token(rows[i].sampler.as_ref(), &l, 0);
+        for (i, (t, logprob)) in first.into_iter().enumerate() {
             commit(
                 &mut rows[i],
                 &[t],
-                &[log_prob(&l, t)],
+                &[logprob],
                 req,
                 model.config.max_target_positions,
                 i,
@@ -123,7 +122,14 @@ impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                     sampling: rows[*r].sampler,
                 })
                 .collect();
-            let verdicts = verify(model, &mut state, &verify_rows, req.filters, req.eot)?;
+            let verdicts = verify(
+                model,
+                &mut state,
+                &verify_rows,
+                req.filters,
+                &chooser,
+                req.eot,
+            )?;
             let main_s = t.elapsed().as_secs_f64();
             let longest = proposals.iter().map(Proposal::len).max().unwrap_or(0);
             let draft_pass_s = draft_s_per_row * active.len() as f64;

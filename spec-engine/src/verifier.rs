@@ -4,9 +4,9 @@
 //! plain sampling draws it), and a proposal is kept when it equals that draw.
 use crate::error::Result;
 use whisper_burn::backend::WhisperBackend;
-use whisper_burn::decoding::greedy::host_rows;
-use whisper_burn::decoding::logit_filters::log_prob;
-use whisper_burn::decoding::sampling::{choose_token, RowSampler};
+use whisper_burn::decoding::device::Decision;
+use whisper_burn::decoding::greedy::{choose_on_host, host_rows, Chooser};
+use whisper_burn::decoding::sampling::RowSampler;
 use whisper_burn::decoding::LogitFilters;
 use whisper_burn::{DecoderState, Whisper};
 
@@ -40,6 +40,7 @@ pub fn verify<B: WhisperBackend>(
     state: &mut DecoderState<B>,
     rows: &[VerifyRow],
     filters: &LogitFilters,
+    chooser: &Chooser<B>,
     pad: u32,
 ) -> Result<Vec<Verdict>> {
     let n_new = rows
@@ -58,12 +59,54 @@ pub fn verify<B: WhisperBackend>(
         })
         .collect();
     let hidden = model.decoder.forward(&feeds, state)?;
-    let mut logits = host_rows(model.decoder.logits(hidden))?;
+    let logits = model.decoder.logits(hidden);
+    let Chooser::Device(device_rules) = chooser else {
+        let mut logits = host_rows(logits)?;
+        return Ok(rows
+            .iter()
+            .zip(logits.chunks_mut(n_new))
+            .map(|(r, row_logits)| judge(row_logits, r, filters))
+            .collect());
+    };
+    // On the device every position is decided at once, each after the context it has if
+    // the proposals before it are kept (positions after a rejection are ignored).
+    let contexts: Vec<Vec<u32>> = rows
+        .iter()
+        .flat_map(|r| {
+            (0..n_new).map(move |pos| {
+                let mut c = r.generated.to_vec();
+                c.extend_from_slice(&r.proposals[..pos.min(r.proposals.len())]);
+                c
+            })
+        })
+        .collect();
+    let refs: Vec<&[u32]> = contexts.iter().map(|c| c.as_slice()).collect();
+    let [b, t, v] = logits.dims();
+    let decided = device_rules.decide(logits.reshape([b * t, v]), &refs, None)?;
     Ok(rows
         .iter()
-        .zip(logits.chunks_mut(n_new))
-        .map(|(r, row_logits)| judge(row_logits, r, filters))
+        .zip(decided.chunks(n_new))
+        .map(|(r, d)| judge_decided(d, r))
         .collect())
+}
+
+/// [`judge`] over choices made on the device: keeps proposals while they equal the
+/// main model's token at their position.
+fn judge_decided(decided: &[Decision], row: &VerifyRow) -> Verdict {
+    let mut v = Verdict {
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        accepted: 0,
+    };
+    for (pos, d) in decided.iter().take(row.proposals.len() + 1).enumerate() {
+        v.tokens.push(d.token);
+        v.logprobs.push(d.logprob);
+        match row.proposals.get(pos) {
+            Some(p) if *p == d.token => v.accepted += 1,
+            _ => break,
+        }
+    }
+    v
 }
 
 /// Accepts proposals while the main model's own choice (greedy, or its draw at that
@@ -76,10 +119,9 @@ fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Ve
         accepted: 0,
     };
     for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
-        filters.apply(l, &generated);
-        let token = choose_token(row.sampling.as_ref(), l, generated.len());
+        let (token, logprob) = choose_on_host(l, &generated, row.sampling.as_ref(), filters);
         v.tokens.push(token);
-        v.logprobs.push(log_prob(l, token));
+        v.logprobs.push(logprob);
         match row.proposals.get(pos) {
             Some(p) if *p == token => {
                 v.accepted += 1;

@@ -1,8 +1,9 @@
 //! Greedy decoding (or temperature sampling) of a batch of windows with the KV cache;
 //! finished rows leave the batch.
+use super::device::DeviceRules;
 use super::logit_filters::{log_prob, LogitFilters};
 use super::sampling::{choose_token, RowSampler, SampleStream, Sampling};
-use crate::backend::WhisperBackend;
+use crate::backend::{Kernels, WhisperBackend};
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -74,9 +75,107 @@ pub fn host_rows<B: WhisperBackend>(logits: Tensor<B, 3>) -> Result<Vec<Vec<f32>
         .convert::<f32>()
         .into_vec::<f32>()
         .map_err(|e| WhisperError::Decode(format!("reading logits: {e:?}")))?;
+    super::transfers::count_download();
     Ok((0..b * t)
         .map(|i| flat[i * v..(i + 1) * v].to_vec())
         .collect())
+}
+
+/// How a decode chooses its tokens: on the host from downloaded logits (the host
+/// kernels, where logits already live in host memory, and temperature sampling), or on
+/// the device, where only the chosen tokens and their log-probabilities come back.
+pub enum Chooser<B: WhisperBackend> {
+    Host,
+    Device(DeviceRules<B>),
+}
+
+impl<B: WhisperBackend> Chooser<B> {
+    /// The device for greedy decoding on the generic kernels; the host otherwise.
+    pub fn for_request(model: &Whisper<B>, req: &DecodeRequest) -> Self {
+        if model.kernels() == Kernels::Generic && req.sampling.is_none() {
+            Chooser::Device(DeviceRules::new(req.filters, &model.device))
+        } else {
+            Chooser::Host
+        }
+    }
+
+    /// The token (and its log-probability under the filtered logits) at each position of
+    /// `logits` (`[rows, 1, vocab]`): row `i` after `contexts[i]`, drawn by `samplers[i]`
+    /// at position `contexts[i].len()` when it samples.
+    pub fn choose(
+        &self,
+        logits: Tensor<B, 3>,
+        contexts: &[&[u32]],
+        samplers: &[Option<&RowSampler>],
+        filters: &LogitFilters,
+    ) -> Result<Vec<(u32, f32)>> {
+        match self {
+            Chooser::Host => Ok(host_rows(logits)?
+                .into_iter()
+                .zip(contexts.iter().zip(samplers))
+                .map(|(mut l, (ctx, sampler))| choose_on_host(&mut l, ctx, *sampler, filters))
+                .collect()),
+            Chooser::Device(rules) => {
+                let [b, t, v] = logits.dims();
+                Ok(rules
+                    .decide(logits.reshape([b * t, v]), contexts, None)?
+                    .into_iter()
+                    .map(|d| (d.token, d.logprob))
+                    .collect())
+            }
+        }
+    }
+}
+
+/// The one host rule for a position: filter, choose (argmax or the sampler's draw at
+/// this position), and the chosen token's log-probability under the filtered logits.
+pub fn choose_on_host(
+    logits: &mut [f32],
+    context: &[u32],
+    sampler: Option<&RowSampler>,
+    filters: &LogitFilters,
+) -> (u32, f32) {
+    filters.apply(logits, context);
+    let token = choose_token(sampler, logits, context.len());
+    (token, log_prob(logits, token))
+}
+
+/// Each row's prompt through the decoder, one row at a time (prompts differ in length):
+/// the joined state and, per row, the logits `[2, vocab]` at the prompt's last position
+/// and at `<|startoftranscript|>` (for the no-speech probability).
+fn prefill_rows<B: WhisperBackend>(
+    model: &Whisper<B>,
+    encoder_out: Tensor<B, 3>,
+    req: &DecodeRequest,
+) -> Result<(DecoderState<B>, Vec<Tensor<B, 2>>)> {
+    let b = req.prompts.len();
+    let [_, frames, d] = encoder_out.dims();
+    let mut state: Option<DecoderState<B>> = None;
+    let mut picked = Vec::with_capacity(b);
+    for row in 0..b {
+        let enc = encoder_out.clone().slice([row..row + 1, 0..frames, 0..d]);
+        let mut s = model.decoder.new_state(enc);
+        let prompt = &req.prompts[row];
+        let hidden = model
+            .decoder
+            .forward(std::slice::from_ref(prompt), &mut s)?;
+        let (last, sot) = (prompt.len() - 1, req.sot_index[row]);
+        let rows = Tensor::cat(
+            vec![
+                hidden.clone().slice([0..1, last..last + 1, 0..d]),
+                hidden.slice([0..1, sot..sot + 1, 0..d]),
+            ],
+            1,
+        );
+        let v = model.decoder.vocab_size;
+        picked.push(model.decoder.logits(rows).reshape([2, v]));
+        match &mut state {
+            None => state = Some(s),
+            Some(st) => st.append(s),
+        }
+    }
+    let state = state.ok_or_else(|| WhisperError::Decode("empty batch".into()))?;
+    Ok((state, picked))
 }
 
 /// Runs each row's prompt through the decoder. Returns the state (all rows), the logits
@@ -86,27 +185,10 @@ pub fn prefill<B: WhisperBackend>(
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
 ) -> Result<(DecoderState<B>, Vec<Vec<f32>>, Vec<f32>)> {
-    let b = req.prompts.len();
-    let [_, frames, d] = encoder_out.dims();
-    let mut state: Option<DecoderState<B>> = None;
-    let (mut first, mut no_speech) = (Vec::with_capacity(b), Vec::with_capacity(b));
-    for row in 0..b {
-        let enc = encoder_out.clone().slice([row..row + 1, 0..frames, 0..d]);
-        let mut s = model.decoder.new_state(enc);
-        let prompt = &req.prompts[row];
-        let hidden = model
-            .decoder
-            .forward(std::slice::from_ref(prompt), &mut s)?;
-        let last = prompt.len() - 1;
-        let sot = req.sot_index[row];
-        let picked = Tensor::cat(
-            vec![
-                hidden.clone().slice([0..1, last..last + 1, 0..d]),
-                hidden.slice([0..1, sot..sot + 1, 0..d]),
-            ],
-            1,
-        );
-        let mut rows = host_rows(model.decoder.logits(picked))?;
+    let (state, picked) = prefill_rows(model, encoder_out, req)?;
+    let (mut first, mut no_speech) = (Vec::new(), Vec::new());
+    for p in picked {
+        let mut rows = host_rows(p.unsqueeze::<3>())?;
         let sot_logits = rows.pop().unwrap_or_default();
         first.push(rows.pop().unwrap_or_default());
         no_speech.push(
@@ -114,13 +196,44 @@ pub fn prefill<B: WhisperBackend>(
                 .map(|t| log_prob(&sot_logits, t).exp())
                 .unwrap_or(0.0),
         );
-        match &mut state {
-            None => state = Some(s),
-            Some(st) => st.append(s),
-        }
     }
-    let state = state.ok_or_else(|| WhisperError::Decode("empty batch".into()))?;
     Ok((state, first, no_speech))
+}
+
+/// [`prefill`] plus the choice of each row's first token: the state, each row's
+/// `(token, log-probability)` and no-speech probability. On the device this reads back
+/// one small tensor for all rows.
+pub fn prefill_choose<B: WhisperBackend>(
+    model: &Whisper<B>,
+    encoder_out: Tensor<B, 3>,
+    req: &DecodeRequest,
+    chooser: &Chooser<B>,
+) -> Result<(DecoderState<B>, Vec<(u32, f32)>, Vec<f32>)> {
+    let Chooser::Device(rules) = chooser else {
+        let (state, first, no_speech) = prefill(model, encoder_out, req)?;
+        let samplers: Vec<Option<RowSampler>> = (0..first.len()).map(|r| req.sampler(r)).collect();
+        let choices = first
+            .into_iter()
+            .zip(&samplers)
+            .map(|(mut l, s)| choose_on_host(&mut l, &[], s.as_ref(), req.filters))
+            .collect();
+        return Ok((state, choices, no_speech));
+    };
+    let (state, picked) = prefill_rows(model, encoder_out, req)?;
+    let b = picked.len();
+    let v = model.decoder.vocab_size;
+    let (lasts, sots): (Vec<Tensor<B, 2>>, Vec<Tensor<B, 2>>) = picked
+        .into_iter()
+        .map(|p| (p.clone().slice([0..1, 0..v]), p.slice([1..2, 0..v])))
+        .unzip();
+    let probe = req.no_speech.map(|t| (Tensor::cat(sots, 0), t));
+    let contexts: Vec<&[u32]> = vec![&[]; b];
+    let decided = rules.decide(Tensor::cat(lasts, 0), &contexts, probe)?;
+    Ok((
+        state,
+        decided.iter().map(|d| (d.token, d.logprob)).collect(),
+        decided.iter().map(|d| d.probe_prob).collect(),
+    ))
 }
 
 /// Greedy decoding of every row to end-of-text or `max_new_tokens`; with
@@ -134,7 +247,8 @@ pub fn greedy_decode<B: WhisperBackend>(
 ) -> Result<Vec<SequenceResult>> {
     let samplers: Vec<Option<RowSampler>> =
         (0..req.prompts.len()).map(|r| req.sampler(r)).collect();
-    let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
+    let chooser = Chooser::for_request(model, req);
+    let (mut state, mut choices, no_speech) = prefill_choose(model, encoder_out, req, &chooser)?;
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
         .map(|p| SequenceResult {
@@ -144,16 +258,13 @@ pub fn greedy_decode<B: WhisperBackend>(
         })
         .collect();
     let mut active: Vec<usize> = (0..results.len()).collect();
-    let mut logits = first_logits;
     let max_len = model.config.max_target_positions;
     loop {
         let mut still = Vec::new();
         for (slot, row) in active.iter().enumerate() {
             let r = &mut results[*row];
-            let mut l = std::mem::take(&mut logits[slot]);
-            req.filters.apply(&mut l, &r.tokens);
-            let next = choose_token(samplers[*row].as_ref(), &l, r.tokens.len());
-            r.sum_logprob += log_prob(&l, next);
+            let (next, logprob) = choices[slot];
+            r.sum_logprob += logprob;
             let full = req.prompts[*row].len() + r.tokens.len() + 1 >= max_len;
             if next == req.eot {
                 continue;
@@ -175,7 +286,18 @@ pub fn greedy_decode<B: WhisperBackend>(
             .map(|r| vec![*results[*r].tokens.last().unwrap_or(&req.eot)])
             .collect();
         let hidden = model.decoder.forward(&step, &mut state)?;
-        logits = host_rows(model.decoder.logits(hidden))?;
+        let contexts: Vec<&[u32]> = active
+            .iter()
+            .map(|r| results[*r].tokens.as_slice())
+            .collect();
+        let row_samplers: Vec<Option<&RowSampler>> =
+            active.iter().map(|r| samplers[*r].as_ref()).collect();
+        choices = chooser.choose(
+            model.decoder.logits(hidden),
+            &contexts,
+            &row_samplers,
+            req.filters,
+        )?;
         active.iter().for_each(|r| results[*r].main_passes += 1);
     }
     Ok(results)

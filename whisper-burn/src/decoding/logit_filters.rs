@@ -2,6 +2,7 @@
 //! start, and the timestamp rules. Pure functions of the generated tokens, so greedy,
 //! beam search and speculative verification apply exactly the same rules.
 use crate::tokenizer::WhisperTokenizer;
+use std::ops::Range;
 
 /// Seconds per timestamp token.
 pub const TIMESTAMP_STEP_S: f32 = 0.02;
@@ -61,19 +62,57 @@ impl LogitFilters {
     /// Applies every rule to `logits` (one position) given the tokens generated so far
     /// in this window (after the start sequence).
     pub fn apply(&self, logits: &mut [f32], generated: &[u32]) {
-        for t in &self.suppress {
-            logits[*t as usize] = f32::NEG_INFINITY;
+        for t in self.always_hidden() {
+            logits[t as usize] = f32::NEG_INFINITY;
         }
-        if self.suppress_blank && generated.is_empty() {
-            for t in &self.begin_suppress {
-                if (*t as usize) < logits.len() {
-                    logits[*t as usize] = f32::NEG_INFINITY;
-                }
+        if generated.is_empty() {
+            for t in self.hidden_at_start() {
+                logits[t as usize] = f32::NEG_INFINITY;
             }
         }
-        if let Some(rules) = &self.timestamps {
-            rules.apply(logits, generated);
+        for r in self.hidden_ranges(generated, logits.len()) {
+            logits[r].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
         }
+        if let Some(rules) = &self.timestamps {
+            rules.prefer_timestamps(logits);
+        }
+    }
+
+    /// Tokens hidden at every position: the suppressed ones, and `<|notimestamps|>` when
+    /// timestamps are on.
+    pub fn always_hidden(&self) -> Vec<u32> {
+        let mut v = self.suppress.clone();
+        if let Some(r) = &self.timestamps {
+            v.push(r.no_timestamps);
+        }
+        v
+    }
+
+    /// Tokens hidden at the first generated position (blank suppression).
+    pub fn hidden_at_start(&self) -> Vec<u32> {
+        if !self.suppress_blank {
+            return Vec::new();
+        }
+        self.begin_suppress
+            .iter()
+            .copied()
+            .filter(|t| (*t as usize) < self.vocab_size)
+            .collect()
+    }
+
+    /// Token ranges the timestamp rules hide after `generated` (at most two; empty ranges
+    /// where fewer apply), for a vocabulary of `n` tokens.
+    pub fn hidden_ranges(&self, generated: &[u32], n: usize) -> [Range<usize>; 2] {
+        match &self.timestamps {
+            Some(rules) => rules.hidden_ranges(generated, n),
+            None => [0..0, 0..0],
+        }
+    }
+
+    /// The first timestamp token, when the timestamp rules are on (the device applies
+    /// [`TimestampRules::prefer_timestamps`] from it).
+    pub fn timestamp_begin(&self) -> Option<u32> {
+        self.timestamps.as_ref().map(|r| r.timestamp_begin)
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -82,21 +121,26 @@ impl LogitFilters {
 }
 
 impl TimestampRules {
-    fn apply(&self, logits: &mut [f32], generated: &[u32]) {
+    fn hidden_ranges(&self, generated: &[u32], n: usize) -> [Range<usize>; 2] {
         let tb = self.timestamp_begin as usize;
-        let n = logits.len();
-        logits[self.no_timestamps as usize] = f32::NEG_INFINITY;
+        let mut out = [0..0, 0..0];
         let is_ts = |t: &u32| *t >= self.timestamp_begin;
+        if generated.is_empty() {
+            out[0] = 0..tb;
+            let max_initial = tb + MAX_INITIAL_TIMESTAMP_STEPS as usize;
+            if max_initial + 1 < n {
+                out[1] = max_initial + 1..n;
+            }
+            return out;
+        }
         let last_ts = generated.last().is_some_and(is_ts);
         let penultimate_ts = generated.len() < 2 || is_ts(&generated[generated.len() - 2]);
         if last_ts {
-            if penultimate_ts {
-                logits[tb..].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+            out[0] = if penultimate_ts {
+                tb..n
             } else {
-                logits[..self.eot as usize]
-                    .iter_mut()
-                    .for_each(|l| *l = f32::NEG_INFINITY);
-            }
+                0..self.eot as usize
+            };
         }
         if let Some(last) = generated.iter().rev().find(|t| is_ts(t)) {
             let floor = if last_ts && !penultimate_ts {
@@ -104,20 +148,9 @@ impl TimestampRules {
             } else {
                 *last + 1
             };
-            logits[tb..(floor as usize).min(n)]
-                .iter_mut()
-                .for_each(|l| *l = f32::NEG_INFINITY);
+            out[1] = tb..(floor as usize).min(n).max(tb);
         }
-        if generated.is_empty() {
-            logits[..tb].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
-            let max_initial = tb + MAX_INITIAL_TIMESTAMP_STEPS as usize;
-            if max_initial + 1 < n {
-                logits[max_initial + 1..]
-                    .iter_mut()
-                    .for_each(|l| *l = f32::NEG_INFINITY);
-            }
-        }
-        self.prefer_timestamps(logits);
+        out
     }
 
     /// If the probability mass on timestamps beats the best text token, force a timestamp.

@@ -1,11 +1,13 @@
 //! Decoding: Whisper's logit rules, greedy and beam search, long-form transcription.
 pub mod beam;
+pub mod device;
 pub mod greedy;
 pub mod language;
 pub mod logit_filters;
 pub mod longform;
 pub mod options;
 pub mod sampling;
+pub mod transfers;
 
 pub use greedy::{greedy_decode, DecodeRequest, SequenceResult};
 pub use logit_filters::LogitFilters;

@@ -327,6 +327,7 @@ impl<B: WhisperBackend> Decoder<B> {
         state: &mut DecoderState<B>,
     ) -> Result<Tensor<B, 3>> {
         let (starts, n_new, key_len) = self.check_step(tokens, state)?;
+        crate::decoding::transfers::count_pass();
         let hidden = match &self.imp {
             DecoderImpl::Host(host) => {
                 if !state.on_host() {
