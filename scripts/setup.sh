@@ -12,3 +12,8 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   (apt-get update && apt-get install -y python3-pip) >/dev/null
 fi
 bash weights/fetch.sh
+# Mesa's software Vulkan (lavapipe): the wgpu backend's tests run on the CPU through it.
+if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing mesa-vulkan-drivers (lavapipe) for the wgpu tests" >&2
+  (apt-get update && apt-get install -y mesa-vulkan-drivers) >/dev/null
+fi

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite from nothing: set up (toolchain, weights), build every crate,
-# check that the GPU backends still build, run all tests on CPU.
+# run all tests on CPU, then check that the GPU backends build and run the generic
+# path's tests on wgpu (software Vulkan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --workspace --all-targets
-if [ "${SKIP_GPU_BUILD:-0}" != "1" ]; then
-  # CUDA (loaded at run time through cudarc) and wgpu must keep compiling.
-  cargo build --release -p whisper-bench --features cuda,wgpu --target-dir target/gpu
-fi
 cargo test --release --workspace
+if [ "${SKIP_GPU_BUILD:-0}" != "1" ]; then
+  # CUDA (loaded at run time through cudarc) and wgpu must keep compiling, and the
+  # generic path runs on wgpu through Mesa's software Vulkan (lavapipe, on the CPU):
+  # the same invariant tests as on the CPU (model_random, every_target: cache, rollback,
+  # batch == single, speculative == greedy, read-backs per pass). One feature set for
+  # both commands, so burn is built once for them.
+  cargo build --release -p whisper-bench --features cuda,wgpu --target-dir target/gpu
+  VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}" \
+    cargo test --release -p whisper-burn -p spec-engine --features cuda,wgpu \
+    --target-dir target/gpu --test model_random --test every_target wgpu
+fi
