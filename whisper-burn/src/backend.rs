@@ -152,9 +152,12 @@ pub fn available_devices() -> Vec<&'static str> {
 }
 
 /// A backend named at run time (`--device cpu|wgpu|cuda`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
+    #[default]
     Cpu,
     Wgpu,
     Cuda,
@@ -199,12 +202,6 @@ pub struct DeviceSpec {
     pub index: Option<usize>,
     /// `wgpu:cpu`: the software adapter.
     pub software: bool,
-}
-
-impl Default for DeviceKind {
-    fn default() -> Self {
-        DeviceKind::Cpu
-    }
 }
 
 impl From<DeviceKind> for DeviceSpec {
