@@ -90,36 +90,22 @@ pub fn verify<B: WhisperBackend>(
         .collect())
 }
 
-/// [`judge`] over choices made on the device: keeps proposals while they equal the
-/// main model's token at their position.
-fn judge_decided(decided: &[Decision], row: &VerifyRow) -> Verdict {
-    let mut v = Verdict {
-        tokens: Vec::new(),
-        logprobs: Vec::new(),
-        accepted: 0,
-    };
-    for (pos, d) in decided.iter().take(row.proposals.len() + 1).enumerate() {
-        v.tokens.push(d.token);
-        v.logprobs.push(d.logprob);
-        match row.proposals.get(pos) {
-            Some(p) if *p == d.token => v.accepted += 1,
-            _ => break,
-        }
-    }
-    v
-}
-
 /// Accepts proposals while the main model's own choice (greedy, or its draw at that
-/// position) agrees.
-fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
+/// position) agrees: the one acceptance rule, whichever side chose the tokens.
+/// `choose_at(pos, context)` is the main model's `(token, log-prob)` at position `pos`
+/// after `context` (the generated tokens plus the proposals kept so far).
+fn accept_while_equal(
+    row: &VerifyRow,
+    mut choose_at: impl FnMut(usize, &[u32]) -> (u32, f32),
+) -> Verdict {
     let mut generated = row.generated.to_vec();
     let mut v = Verdict {
         tokens: Vec::new(),
         logprobs: Vec::new(),
         accepted: 0,
     };
-    for (pos, l) in logits.iter_mut().take(row.proposals.len() + 1).enumerate() {
-        let (token, logprob) = choose_on_host(l, &generated, row.sampling.as_ref(), filters);
+    for pos in 0..=row.proposals.len() {
+        let (token, logprob) = choose_at(pos, &generated);
         v.tokens.push(token);
         v.logprobs.push(logprob);
         match row.proposals.get(pos) {
@@ -131,4 +117,17 @@ fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Ve
         }
     }
     v
+}
+
+/// [`accept_while_equal`] over host logits (one row's positions): each position is
+/// filtered and chosen on the host only when reached.
+fn judge(logits: &mut [Vec<f32>], row: &VerifyRow, filters: &LogitFilters) -> Verdict {
+    accept_while_equal(row, |pos, context| {
+        choose_on_host(&mut logits[pos], context, row.sampling.as_ref(), filters)
+    })
+}
+
+/// [`accept_while_equal`] over choices made on the device for every position.
+fn judge_decided(decided: &[Decision], row: &VerifyRow) -> Verdict {
+    accept_while_equal(row, |pos, _| (decided[pos].token, decided[pos].logprob))
 }
