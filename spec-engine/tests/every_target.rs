@@ -139,11 +139,7 @@ fn speculative_equals_greedy<B: WhisperBackend>(t: &Target<B>) {
             )
             .unwrap();
             let mut drafted = 0;
-            for policy in [
-                DraftLength::Fixed(1),
-                DraftLength::Fixed(4),
-                DraftLength::default(),
-            ] {
+            for policy in policies.clone() {
                 e.config.draft_length = policy.clone();
                 for batch in [1usize, 4] {
                     let out = e.transcribe_batch(&all[..batch], &opts).unwrap();
