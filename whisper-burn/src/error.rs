@@ -10,6 +10,8 @@ pub enum WhisperError {
     UnsupportedAudio(String),
     #[error("corrupt or undecodable audio: {0}")]
     CorruptAudio(String),
+    #[error("the audio is longer than the limit of {max_s} s")]
+    AudioTooLong { max_s: f64 },
     #[error("i/o error on {path}: {source}")]
     Io {
         path: PathBuf,

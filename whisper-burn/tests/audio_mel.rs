@@ -2,7 +2,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use whisper_burn::audio::{decode_audio_bytes, duration_s, load_audio_file, resample, SAMPLE_RATE};
+use whisper_burn::audio::{
+    decode_audio_bytes, decode_audio_bytes_limited, duration_s, load_audio_file, resample,
+    DecodeLimits, SAMPLE_RATE,
+};
 use whisper_burn::mel::{MelFrontend, N_FRAMES_PER_WINDOW};
 use whisper_burn::WhisperError;
 
@@ -195,6 +198,42 @@ fn zero_length_wav_is_empty_audio() {
         matches!(result, Err(WhisperError::EmptyAudio)),
         "{result:?}"
     );
+}
+
+/// A header claiming 1 Hz (which would make 1 s of samples into hours of audio) or an
+/// ultrasonic rate is refused with a message naming the rate.
+#[test]
+fn absurd_sample_rates_are_refused() {
+    let samples = vec![0.1f32; 16_000];
+    for rate_hz in [1u32, 999, 384_001, 4_000_000] {
+        match decode_audio_bytes(wav_pcm16(rate_hz, 1, &samples), Some("wav")) {
+            Err(WhisperError::CorruptAudio(m)) => {
+                assert!(m.contains(&format!("{rate_hz} Hz")), "{m}")
+            }
+            other => panic!("{rate_hz} Hz: {other:?}"),
+        }
+    }
+    for rate_hz in [1_000u32, 384_000] {
+        decode_audio_bytes(wav_pcm16(rate_hz, 1, &samples), Some("wav"))
+            .unwrap_or_else(|e| panic!("{rate_hz} Hz: {e}"));
+    }
+}
+
+/// Decoding stops once the audio passes the limit (a small compressed file cannot expand
+/// without bound); audio within it decodes to the same samples as without a limit.
+#[test]
+fn decoding_stops_at_the_duration_limit() {
+    let mp3 = std::fs::read(shared("data/clips/en_apollo11_nasa_8k.mp3")).expect("read mp3");
+    let full = decode_audio_bytes(mp3.clone(), Some("mp3")).expect("decode");
+    let full_s = duration_s(&full);
+    let limited = |max_duration_s| {
+        decode_audio_bytes_limited(mp3.clone(), Some("mp3"), DecodeLimits { max_duration_s })
+    };
+    match limited(full_s / 2.0) {
+        Err(WhisperError::AudioTooLong { max_s }) => assert_eq!(max_s, full_s / 2.0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(limited(full_s + 1.0).expect("within the limit"), full);
 }
 
 #[test]

@@ -7,7 +7,6 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use rayon::prelude::*;
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef};
 use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
 use symphonia::core::conv::IntoSample;
@@ -20,23 +19,13 @@ use symphonia::core::sample::Sample;
 
 use crate::{Result, WhisperError};
 
+mod resample;
+pub use resample::resample;
+use resample::StreamResampler;
+
 /// Whisper's input sample rate in Hz.
 pub const SAMPLE_RATE: u32 = 16_000;
 
-/// Zero crossings of the sinc on each side of the resampling kernel (at the output cutoff).
-const SINC_ZERO_CROSSINGS: usize = 32;
-/// Kaiser window shape: beta 9.0 gives about 90 dB of stop-band attenuation.
-const KAISER_BETA: f64 = 9.0;
-/// Kernel cutoff as a fraction of the lower of the two Nyquist frequencies. Slightly below 1 so
-/// that most of the transition band lies below Nyquist and little aliases back (libswresample
-/// uses 0.97, resampy 0.95).
-const CUTOFF_FRACTION_OF_NYQUIST: f64 = 0.97;
-/// Largest number of exact polyphase rows kept; rarer ratios interpolate between rows.
-const MAX_EXACT_PHASES: u64 = 2048;
-/// Number of rows used when the exact ratio needs more than [`MAX_EXACT_PHASES`].
-const INTERPOLATED_PHASES: usize = 1024;
-/// Output samples per rayon task in the resampler.
-const RESAMPLE_CHUNK_SAMPLES: usize = 1 << 15;
 /// Consecutive undecodable packets after which decoding gives up (guards against garbage).
 const MAX_CONSECUTIVE_BAD_PACKETS: usize = 1000;
 
@@ -52,43 +41,139 @@ pub fn load_audio_file(path: &Path) -> Result<Vec<f32>> {
     decode_audio_bytes(bytes, extension)
 }
 
+/// Lowest sample rate accepted; a header below it is taken for corrupt.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 1_000;
+/// Highest sample rate accepted (the highest rate of common professional audio).
+pub const MAX_SAMPLE_RATE_HZ: u32 = 384_000;
+
+/// Bounds on what decoding may produce.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeLimits {
+    /// Longest audio decoded, in seconds; decoding stops with
+    /// [`WhisperError::AudioTooLong`] past it, so a small compressed file cannot expand
+    /// into more memory than this allows (16 kHz f32: 64,000 bytes a second).
+    pub max_duration_s: f64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_duration_s: f64::INFINITY,
+        }
+    }
+}
+
 /// Decodes an in-memory audio file to mono f32 samples at 16 kHz.
 ///
 /// `extension_hint` (e.g. `"mp3"`) only helps the probe; the format is detected from content.
 pub fn decode_audio_bytes(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<f32>> {
+    decode_audio_bytes_limited(bytes, extension_hint, DecodeLimits::default())
+}
+
+/// [`decode_audio_bytes`] within `limits`. Memory while decoding is the 16 kHz output plus
+/// the file's bytes and a few seconds of native-rate samples.
+pub fn decode_audio_bytes_limited(
+    bytes: Vec<u8>,
+    extension_hint: Option<&str>,
+    limits: DecodeLimits,
+) -> Result<Vec<f32>> {
     if bytes.is_empty() {
         return Err(WhisperError::EmptyAudio);
     }
-    let segments = decode_catching_panics(bytes, extension_hint)?;
-    let mut mono_16k = Vec::new();
-    for segment in &segments {
-        if segment.rate_hz == 0 && !segment.samples.is_empty() {
-            return Err(WhisperError::CorruptAudio(
-                "the stream declares a sample rate of 0 Hz".to_string(),
-            ));
-        }
-        mono_16k.extend(resample(&segment.samples, segment.rate_hz, SAMPLE_RATE));
-    }
+    let mono_16k = decode_catching_panics(bytes, extension_hint, limits)?;
     if mono_16k.is_empty() {
         return Err(WhisperError::EmptyAudio);
     }
     Ok(mono_16k)
 }
 
-/// A run of mono samples decoded at one sample rate (a stream may change rate midway).
-#[derive(Debug)]
-struct DecodedSegment {
-    rate_hz: u32,
-    samples: Vec<f32>,
+/// Decoded buffers, downmixed and resampled to 16 kHz as they arrive (a stream may change
+/// rate midway: each run of one rate is resampled on its own).
+struct Mono16k {
+    limits: DecodeLimits,
+    resampler: Option<StreamResampler>,
+    /// Seconds of input in the runs already finished.
+    finished_s: f64,
+    scratch: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Mono16k {
+    fn new(limits: DecodeLimits) -> Self {
+        Self {
+            limits,
+            resampler: None,
+            finished_s: 0.0,
+            scratch: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, buffer: &AudioBufferRef<'_>) -> Result<()> {
+        if buffer.frames() == 0 {
+            return Ok(());
+        }
+        let spec = buffer.spec();
+        check_stream(spec.rate, spec.channels.count())?;
+        if self
+            .resampler
+            .as_ref()
+            .is_none_or(|r| r.in_rate_hz() != spec.rate)
+        {
+            self.finish_run();
+            self.resampler = Some(StreamResampler::new(spec.rate));
+        }
+        self.scratch.clear();
+        downmix_into(buffer, &mut self.scratch);
+        let Some(resampler) = self.resampler.as_mut() else {
+            return Ok(());
+        };
+        resampler.push(&self.scratch, &mut self.out);
+        if self.finished_s + resampler.input_s() > self.limits.max_duration_s {
+            return Err(WhisperError::AudioTooLong {
+                max_s: self.limits.max_duration_s,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish_run(&mut self) {
+        if let Some(run) = self.resampler.take() {
+            self.finished_s += run.input_s();
+            run.finish(&mut self.out);
+        }
+    }
+
+    fn finish(mut self) -> Vec<f32> {
+        self.finish_run();
+        self.out
+    }
+}
+
+/// Refuses absurd stream headers: a sample rate outside 1-384 kHz, no channels.
+fn check_stream(rate_hz: u32, channels: usize) -> Result<()> {
+    if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&rate_hz) {
+        return Err(WhisperError::CorruptAudio(format!(
+            "the stream declares a sample rate of {rate_hz} Hz; accepted rates are \
+             {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz"
+        )));
+    }
+    if channels == 0 {
+        return Err(WhisperError::CorruptAudio(
+            "the stream declares zero channels".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the symphonia decode, turning a panic inside a decoder into `CorruptAudio`.
 fn decode_catching_panics(
     bytes: Vec<u8>,
     extension_hint: Option<&str>,
-) -> Result<Vec<DecodedSegment>> {
+    limits: DecodeLimits,
+) -> Result<Vec<f32>> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_to_mono(bytes, extension_hint)
+        decode_to_mono(bytes, extension_hint, limits)
     }));
     match outcome {
         Ok(result) => result,
@@ -110,7 +195,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Probes the container, picks the audio track and decodes all its packets to mono.
-fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<DecodedSegment>> {
+fn decode_to_mono(
+    bytes: Vec<u8>,
+    extension_hint: Option<&str>,
+    limits: DecodeLimits,
+) -> Result<Vec<f32>> {
     let mut format = open_container(bytes, extension_hint)?;
     let (track_id, codec_params) = select_audio_track(format.as_ref())?;
     reject_unsupported_codec(&codec_params)?;
@@ -118,7 +207,7 @@ fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<De
         .make(&codec_params, &DecoderOptions::default())
         .map_err(|err| codec_error(&codec_params, err))?;
 
-    let mut segments: Vec<DecodedSegment> = Vec::new();
+    let mut mono = Mono16k::new(limits);
     let mut decoded_packets = 0usize;
     let mut consecutive_bad_packets = 0usize;
     let mut last_error: Option<String> = None;
@@ -144,7 +233,7 @@ fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<De
             Ok(buffer) => {
                 decoded_packets += 1;
                 consecutive_bad_packets = 0;
-                append_mono(&buffer, &mut segments);
+                mono.append(&buffer)?;
             }
             // Recoverable: skip the packet, as symphonia's own player does.
             Err(err @ (SymphoniaError::DecodeError(_) | SymphoniaError::IoError(_))) => {
@@ -167,7 +256,7 @@ fn decode_to_mono(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Vec<De
     }
     match (decoded_packets, last_error) {
         (0, Some(message)) => Err(WhisperError::CorruptAudio(message)),
-        _ => Ok(segments),
+        _ => Ok(mono.finish()),
     }
 }
 
@@ -242,23 +331,6 @@ fn codec_error(params: &CodecParameters, err: SymphoniaError) -> WhisperError {
     }
 }
 
-/// Downmixes a decoded buffer and appends it to the segment of its sample rate.
-fn append_mono(buffer: &AudioBufferRef<'_>, segments: &mut Vec<DecodedSegment>) {
-    let rate_hz = buffer.spec().rate;
-    let needs_new_segment = segments
-        .last()
-        .is_none_or(|segment| segment.rate_hz != rate_hz);
-    if needs_new_segment {
-        segments.push(DecodedSegment {
-            rate_hz,
-            samples: Vec::new(),
-        });
-    }
-    if let Some(segment) = segments.last_mut() {
-        downmix_into(buffer, &mut segment.samples);
-    }
-}
-
 /// Appends the average of all channels of `buffer` to `out`.
 fn downmix_into(buffer: &AudioBufferRef<'_>, out: &mut Vec<f32>) {
     match buffer {
@@ -294,191 +366,4 @@ fn downmix_planes<S: Sample + IntoSample<f32>>(buffer: &AudioBuffer<S>, out: &mu
         // NaN or infinite float samples would poison the resampler and the log-mel.
         *acc = if acc.is_finite() { *acc * scale } else { 0.0 };
     }
-}
-
-/// Resamples mono audio from `in_rate_hz` to `out_rate_hz` with a windowed-sinc filter.
-///
-/// The kernel is a Kaiser-windowed sinc with [`SINC_ZERO_CROSSINGS`] zero crossings per side,
-/// cut off just below the lower Nyquist frequency, evaluated at exact rational positions
-/// (polyphase table) so that output sample `n` sits at input time `n * in / out`. Output length
-/// is `ceil(len * out / in)`. A zero rate or equal rates return the input unchanged.
-pub fn resample(input: &[f32], in_rate_hz: u32, out_rate_hz: u32) -> Vec<f32> {
-    if in_rate_hz == out_rate_hz || in_rate_hz == 0 || out_rate_hz == 0 || input.is_empty() {
-        return input.to_vec();
-    }
-    let filter = PolyphaseSinc::new(in_rate_hz, out_rate_hz);
-    let output_samples = filter.output_len(input.len());
-    let mut output = vec![0.0f32; output_samples];
-    output
-        .par_chunks_mut(RESAMPLE_CHUNK_SAMPLES)
-        .enumerate()
-        .for_each(|(chunk_index, chunk)| {
-            let first_output = (chunk_index * RESAMPLE_CHUNK_SAMPLES) as u64;
-            for (offset, value) in chunk.iter_mut().enumerate() {
-                *value = filter.output_sample(input, first_output + offset as u64);
-            }
-        });
-    output
-}
-
-/// Polyphase table of a Kaiser-windowed sinc for the ratio `up / down` (reduced fraction).
-struct PolyphaseSinc {
-    /// Output rate / gcd.
-    up: u64,
-    /// Input rate / gcd.
-    down: u64,
-    /// Input samples on each side of the output position.
-    half_taps: usize,
-    /// Rows in the table (minus the closing row); equals `up` when exact.
-    phases: usize,
-    /// True when each output position maps to one row exactly.
-    exact: bool,
-    /// `(phases + 1) x (2 * half_taps)` coefficients; row `p` is for fractional offset `p / phases`.
-    table: Vec<f32>,
-}
-
-impl PolyphaseSinc {
-    fn new(in_rate_hz: u32, out_rate_hz: u32) -> Self {
-        let divisor = gcd(in_rate_hz as u64, out_rate_hz as u64);
-        let up = out_rate_hz as u64 / divisor;
-        let down = in_rate_hz as u64 / divisor;
-        // Cutoff relative to the input Nyquist frequency.
-        let cutoff = CUTOFF_FRACTION_OF_NYQUIST * (out_rate_hz as f64 / in_rate_hz as f64).min(1.0);
-        let half_taps = (SINC_ZERO_CROSSINGS as f64 / cutoff).ceil() as usize;
-        let exact = up <= MAX_EXACT_PHASES;
-        let phases = if exact {
-            up as usize
-        } else {
-            INTERPOLATED_PHASES
-        };
-        let taps = 2 * half_taps;
-        let mut table = Vec::with_capacity((phases + 1) * taps);
-        for phase in 0..=phases {
-            let fraction = phase as f64 / phases as f64;
-            table.extend(kernel_row(fraction, half_taps, cutoff));
-        }
-        PolyphaseSinc {
-            up,
-            down,
-            half_taps,
-            phases,
-            exact,
-            table,
-        }
-    }
-
-    fn taps(&self) -> usize {
-        2 * self.half_taps
-    }
-
-    fn row(&self, phase: usize) -> &[f32] {
-        &self.table[phase * self.taps()..(phase + 1) * self.taps()]
-    }
-
-    fn output_len(&self, input_samples: usize) -> usize {
-        let numerator = input_samples as u128 * self.up as u128;
-        numerator.div_ceil(self.down as u128) as usize
-    }
-
-    /// Output sample `n`, at input position `n * down / up`.
-    fn output_sample(&self, input: &[f32], n: u64) -> f32 {
-        let position = n as u128 * self.down as u128;
-        let base = (position / self.up as u128) as i64;
-        let remainder = (position % self.up as u128) as u64;
-        let first_input = base + 1 - self.half_taps as i64;
-        if self.exact {
-            return dot_at(input, first_input, self.row(remainder as usize));
-        }
-        let row_position = remainder as f64 / self.up as f64 * self.phases as f64;
-        let lower = (row_position.floor() as usize).min(self.phases - 1);
-        let weight = (row_position - lower as f64) as f32;
-        let low = dot_at(input, first_input, self.row(lower));
-        let high = dot_at(input, first_input, self.row(lower + 1));
-        low + weight * (high - low)
-    }
-}
-
-/// Kernel taps for an output at `fraction` input samples past the tap `half_taps - 1`,
-/// normalised to unit DC gain.
-fn kernel_row(fraction: f64, half_taps: usize, cutoff: f64) -> Vec<f32> {
-    let window_half_width = half_taps as f64;
-    let bessel_beta = bessel_i0(KAISER_BETA);
-    let taps: Vec<f64> = (0..2 * half_taps)
-        .map(|tap| {
-            let distance = fraction + (half_taps as f64 - 1.0) - tap as f64;
-            let ratio = (distance / window_half_width).clamp(-1.0, 1.0);
-            let window = bessel_i0(KAISER_BETA * (1.0 - ratio * ratio).sqrt()) / bessel_beta;
-            cutoff * sinc(cutoff * distance) * window
-        })
-        .collect();
-    let sum: f64 = taps.iter().sum();
-    taps.iter().map(|&tap| (tap / sum) as f32).collect()
-}
-
-/// Normalised sinc: sin(pi x) / (pi x).
-fn sinc(x: f64) -> f64 {
-    if x.abs() < 1e-12 {
-        1.0
-    } else {
-        let angle = std::f64::consts::PI * x;
-        angle.sin() / angle
-    }
-}
-
-/// Modified Bessel function of the first kind, order 0 (power series).
-fn bessel_i0(x: f64) -> f64 {
-    let quarter_x2 = x * x / 4.0;
-    let mut term = 1.0;
-    let mut sum = 1.0;
-    for k in 1..200 {
-        term *= quarter_x2 / (k as f64 * k as f64);
-        sum += term;
-        if term < sum * 1e-17 {
-            break;
-        }
-    }
-    sum
-}
-
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-/// Dot product of `row` with `input[first..first + row.len()]`, zeros outside the input.
-fn dot_at(input: &[f32], first: i64, row: &[f32]) -> f32 {
-    let end = first + row.len() as i64;
-    if first >= 0 && end <= input.len() as i64 {
-        return dot(&input[first as usize..end as usize], row);
-    }
-    let mut sum = 0.0f32;
-    for (tap, &coefficient) in row.iter().enumerate() {
-        let index = first + tap as i64;
-        if index >= 0 && (index as usize) < input.len() {
-            sum += input[index as usize] * coefficient;
-        }
-    }
-    sum
-}
-
-/// Dot product with 8 independent accumulators so the compiler vectorises it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0.0f32; LANES];
-    let a_chunks = a.chunks_exact(LANES);
-    let b_chunks = b.chunks_exact(LANES);
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for ((sum, &xi), &yi) in acc.iter_mut().zip(x).zip(y) {
-            *sum += xi * yi;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
