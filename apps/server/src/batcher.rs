@@ -7,6 +7,7 @@
 //! most `max_wait` after the oldest one arrived for the batch to fill. Requests whose client
 //! went away (reply receiver dropped) are removed without being decoded.
 use crate::errors::{ApiError, ErrorCode};
+use crate::memory::Reservation;
 use crate::metrics::Metrics;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -37,6 +38,8 @@ pub struct Job {
     pub opts: DecodeOptions,
     pub enqueued: Instant,
     pub reply: oneshot::Sender<JobResult>,
+    /// The audio's share of the upload budget, given back when the job is dropped.
+    pub memory: Option<Reservation>,
 }
 
 impl Job {
@@ -48,9 +51,16 @@ impl Job {
                 opts,
                 enqueued: Instant::now(),
                 reply: tx,
+                memory: None,
             },
             rx,
         )
+    }
+
+    /// The job, holding `memory` for as long as it lives.
+    pub fn holding(mut self, memory: Reservation) -> Self {
+        self.memory = Some(memory);
+        self
     }
 
     pub fn audio_s(&self) -> f64 {

@@ -42,6 +42,20 @@ pub struct ServerConfig {
     /// Largest upload in megabytes (10^6 bytes); enforced while the body is read.
     #[arg(long, default_value_t = 25.0)]
     pub max_upload_mb: f64,
+    /// Memory budget in megabytes for request payloads: bodies being received and decoded
+    /// audio waiting for or in inference. An upload that does not fit is answered 429 with
+    /// `Retry-After` before its body is read. Worst-case memory is this plus the model,
+    /// `decode_concurrency * max_audio_s * 64 kB/s` and the inference working memory (see the
+    /// README); the default fits a 4 GiB container with `base`.
+    #[arg(long, default_value_t = 1024.0)]
+    pub max_inflight_upload_mb: f64,
+    /// Longest time one upload's body may take to arrive, in seconds (408 past it).
+    #[arg(long, default_value_t = 120)]
+    pub upload_timeout_s: u64,
+    /// Longest pause in an upload's body, in seconds (408 past it), so that clients that
+    /// trickle bytes cannot hold the upload budget.
+    #[arg(long, default_value_t = 15)]
+    pub upload_idle_timeout_s: u64,
     /// Longest audio accepted, in seconds (after decoding).
     #[arg(long, default_value_t = 1800.0)]
     pub max_audio_s: f64,
@@ -80,6 +94,9 @@ impl Default for ServerConfig {
             queue_capacity: 64,
             max_queued_audio_s: 4.0 * 3600.0,
             max_upload_mb: 25.0,
+            max_inflight_upload_mb: 1024.0,
+            upload_timeout_s: 120,
+            upload_idle_timeout_s: 15,
             max_audio_s: 1800.0,
             decode_concurrency: default_decode_concurrency(),
             retry_after_s: 1,
@@ -107,6 +124,28 @@ impl ServerConfig {
         if !(self.max_audio_s > 0.0 && self.max_audio_s.is_finite()) {
             bail!("--max-audio-s must be a positive number");
         }
+        if !(self.max_inflight_upload_mb >= self.max_upload_mb
+            && self.max_inflight_upload_mb.is_finite())
+        {
+            bail!(
+                "--max-inflight-upload-mb ({}) must be at least --max-upload-mb ({}), or no \
+                 upload of the largest size could ever be admitted",
+                self.max_inflight_upload_mb,
+                self.max_upload_mb
+            );
+        }
+        let max_audio_mb = self.max_audio_bytes() as f64 / 1e6;
+        if max_audio_mb > self.max_inflight_upload_mb {
+            bail!(
+                "--max-inflight-upload-mb ({}) must hold the longest audio, {max_audio_mb:.0} MB \
+                 once decoded (--max-audio-s {} at 64 kB/s)",
+                self.max_inflight_upload_mb,
+                self.max_audio_s
+            );
+        }
+        if self.upload_timeout_s == 0 || self.upload_idle_timeout_s == 0 {
+            bail!("--upload-timeout-s and --upload-idle-timeout-s must be at least 1");
+        }
         if self.max_queued_audio_s.is_nan() || self.max_queued_audio_s <= 0.0 {
             bail!("--max-queued-audio-s must be a positive number");
         }
@@ -118,6 +157,23 @@ impl ServerConfig {
 
     pub fn max_upload_bytes(&self) -> usize {
         (self.max_upload_mb * 1e6) as usize
+    }
+
+    pub fn max_inflight_upload_bytes(&self) -> usize {
+        (self.max_inflight_upload_mb * 1e6) as usize
+    }
+
+    /// Bytes of the longest accepted audio once decoded (16 kHz mono f32).
+    pub fn max_audio_bytes(&self) -> usize {
+        (self.max_audio_s * whisper_burn::audio::SAMPLE_RATE as f64 * 4.0) as usize
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_s)
+    }
+
+    pub fn upload_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_idle_timeout_s)
     }
 
     pub fn max_wait(&self) -> Duration {

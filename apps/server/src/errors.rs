@@ -29,11 +29,12 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     ClientClosed,
+    UploadTimeout,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MissingFile,
         ErrorCode::InvalidAudio,
         ErrorCode::UnsupportedAudio,
@@ -51,6 +52,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::ClientClosed,
+        ErrorCode::UploadTimeout,
         ErrorCode::Internal,
     ];
 
@@ -73,6 +75,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ClientClosed => "client_closed",
+            ErrorCode::UploadTimeout => "upload_timeout",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -90,6 +93,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::UploadTimeout => StatusCode::REQUEST_TIMEOUT,
             // nginx's "client closed request"; never seen by the client.
             ErrorCode::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             ErrorCode::ModelLoading | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -174,6 +178,11 @@ impl ApiError {
             W::UnsupportedAudio(m) => Self::new(
                 ErrorCode::UnsupportedAudio,
                 format!("unsupported audio format: {m}"),
+            )
+            .with_param("file"),
+            W::AudioTooLong { max_s } => Self::new(
+                ErrorCode::AudioTooLong,
+                format!("the audio is longer than this server's limit of {max_s:.1} s"),
             )
             .with_param("file"),
             W::CorruptAudio(m) => Self::new(
@@ -265,12 +274,13 @@ pub struct ErrorDetail {
 /// Every error status an endpoint of this server may answer, for the OpenAPI document.
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 8] = [
+        let statuses: [(u16, &'static str); 9] = [
             (400, "Bad request: `missing_file`, `invalid_audio`, `empty_audio`, `invalid_parameter`, `unsupported_temperature`"),
             (404, "`model_not_found`: the `model` field names a model this server does not serve"),
             (413, "`file_too_large` (upload over --max-upload-mb) or `audio_too_long` (over --max-audio-s)"),
             (415, "`unsupported_audio`: a container or codec the decoder does not know"),
-            (429, "`overloaded`: the queue is full; retry after `Retry-After` seconds"),
+            (408, "`upload_timeout`: the body arrived too slowly (--upload-timeout-s, --upload-idle-timeout-s)"),
+            (429, "`overloaded`: too many requests or upload bytes in flight, or the queue is full; retry after `Retry-After` seconds"),
             (500, "`inference_failed`"),
             (503, "`model_loading` or `shutting_down`; retry after `Retry-After` seconds"),
             (405, "`method_not_allowed`"),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod errors;
 pub mod formats;
+pub mod memory;
 pub mod metrics;
 pub mod server;
 pub mod state;

@@ -1,5 +1,6 @@
 //! Prometheus metrics, rendered in the text exposition format (version 0.0.4) by hand.
 use crate::errors::ErrorCode;
+use crate::memory::MemoryBudget;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +100,22 @@ struct Inner {
     decode_s_total: f64,
 }
 
+/// (resident, peak resident) bytes of this process, from `/proc/self/status` (Linux).
+pub fn process_memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// All server metrics; cheap to update from any thread.
 #[derive(Debug)]
 pub struct Metrics {
@@ -117,6 +134,7 @@ pub struct Metrics {
     pub model_loaded: AtomicU64,
     queue_capacity: u64,
     max_batch: u64,
+    upload_budget: Option<MemoryBudget>,
 }
 
 impl Metrics {
@@ -147,7 +165,14 @@ impl Metrics {
             model_loaded: AtomicU64::new(0),
             queue_capacity: queue_capacity as u64,
             max_batch: max_batch as u64,
+            upload_budget: None,
         }
+    }
+
+    /// Reports the upload budget's size and use.
+    pub fn with_upload_budget(mut self, budget: MemoryBudget) -> Self {
+        self.upload_budget = Some(budget);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -285,7 +310,33 @@ impl Metrics {
                 },
             ),
         ];
-        for (name, help, v) in gauges {
+        let mut memory: Vec<(&str, &str, f64)> = Vec::new();
+        if let Some(b) = &self.upload_budget {
+            memory.push((
+                "whisper_upload_budget_bytes",
+                "Size of the payload budget (--max-inflight-upload-mb).",
+                b.total_bytes() as f64,
+            ));
+            memory.push((
+                "whisper_upload_reserved_bytes",
+                "Bytes of the payload budget held by bodies and decoded audio.",
+                b.reserved_bytes() as f64,
+            ));
+        }
+        let process = process_memory();
+        if let Some((rss, peak)) = process {
+            memory.push((
+                "process_resident_memory_bytes",
+                "Resident set size of the server process.",
+                rss as f64,
+            ));
+            memory.push((
+                "process_resident_memory_max_bytes",
+                "Peak resident set size of the server process since it started.",
+                peak as f64,
+            ));
+        }
+        for (name, help, v) in gauges.into_iter().chain(memory) {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let counters: [(&str, &str, f64); 11] = [

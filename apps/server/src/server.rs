@@ -3,6 +3,7 @@ use crate::api::{middleware, Api};
 use crate::batcher::{run_batcher, JobQueue};
 use crate::config::ServerConfig;
 use crate::connections::{Connections, TrackingAcceptor};
+use crate::memory::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::worker::{self, ModelStatus};
@@ -117,7 +118,10 @@ pub async fn start<B: WhisperBackend>(
     let connections = Arc::new(Connections::default());
     let acceptor = TrackingAcceptor::new(listener, connections.clone())?;
 
-    let metrics = Arc::new(Metrics::new(config.queue_capacity, config.max_batch));
+    let memory = MemoryBudget::new(config.max_inflight_upload_bytes());
+    let metrics = Arc::new(
+        Metrics::new(config.queue_capacity, config.max_batch).with_upload_budget(memory.clone()),
+    );
     let queue = Arc::new(JobQueue::new(
         config.queue_capacity,
         config.max_queued_audio_s,
@@ -142,6 +146,7 @@ pub async fn start<B: WhisperBackend>(
         metrics,
         status_rx,
         connections,
+        memory,
     ));
     let app = app(state.clone());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@ use crate::batcher::JobQueue;
 use crate::config::ServerConfig;
 use crate::connections::Connections;
 use crate::errors::{ApiError, ErrorCode};
+use crate::memory::{MemoryBudget, Reservation};
 use crate::metrics::Metrics;
 use crate::worker::{ModelInfo, ModelStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,8 @@ pub struct AppState {
     pub status: watch::Receiver<ModelStatus>,
     /// Transcription requests admitted at once (bounds upload memory).
     pub admission: Arc<Semaphore>,
+    /// Bytes of bodies and decoded audio held by requests.
+    pub memory: MemoryBudget,
     /// Audio decodes running at once.
     pub decode_slots: Arc<Semaphore>,
     /// Open connections, to notice clients that leave.
@@ -42,8 +45,10 @@ impl AppState {
         metrics: Arc<Metrics>,
         status: watch::Receiver<ModelStatus>,
         connections: Arc<Connections>,
+        memory: MemoryBudget,
     ) -> Self {
         Self {
+            memory,
             admission: Arc::new(Semaphore::new(config.max_in_flight())),
             decode_slots: Arc::new(Semaphore::new(config.decode_concurrency)),
             config,
@@ -88,6 +93,27 @@ impl AppState {
                 format!("the model failed to load: {msg}"),
             )),
         }
+    }
+
+    /// Reserves `bytes` of the payload budget, or refuses with 429 `overloaded`.
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation, ApiError> {
+        self.memory
+            .try_reserve(bytes)
+            .ok_or_else(|| self.out_of_budget(bytes))
+    }
+
+    /// 429 for a request whose `bytes` do not fit the payload budget now.
+    pub fn out_of_budget(&self, bytes: usize) -> ApiError {
+        ApiError::overloaded(
+            format!(
+                "the server holds {:.0} MB of its {:.0} MB upload budget and cannot take {:.1} MB \
+                 more now; retry later",
+                self.memory.reserved_bytes() as f64 / 1e6,
+                self.memory.total_bytes() as f64 / 1e6,
+                bytes as f64 / 1e6
+            ),
+            self.config.retry_after_s,
+        )
     }
 
     /// Admits one more transcription request, or refuses with 429 `overloaded`.

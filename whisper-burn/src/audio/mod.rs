@@ -146,6 +146,8 @@ impl Mono16k {
 
     fn finish(mut self) -> Vec<f32> {
         self.finish_run();
+        // Whoever holds the audio (a server's queue) holds its length, not the growth slack.
+        self.out.shrink_to_fit();
         self.out
     }
 }

@@ -284,6 +284,12 @@ async fn run_job(
     peer: Option<std::net::SocketAddr>,
 ) -> Result<(JobOutput, f64), ApiError> {
     let t0 = Instant::now();
+    let UploadedFile {
+        bytes,
+        filename,
+        memory: mut reservation,
+        ..
+    } = file;
     let audio = {
         let _slot = state
             .decode_slots
@@ -292,10 +298,12 @@ async fn run_job(
             .await
             .map_err(|_| ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"))?;
         state.metrics.decoding.fetch_add(1, Ordering::Relaxed);
-        let ext = file.extension();
-        let bytes = file.bytes;
+        let ext = extension(filename.as_deref());
+        let limits = whisper_burn::audio::DecodeLimits {
+            max_duration_s: state.config.max_audio_s,
+        };
         let decoded = tokio::task::spawn_blocking(move || {
-            whisper_burn::audio::decode_audio_bytes(bytes, ext.as_deref())
+            whisper_burn::audio::decode_audio_bytes_limited(bytes, ext.as_deref(), limits)
         })
         .await;
         state.metrics.decoding.fetch_sub(1, Ordering::Relaxed);
@@ -312,18 +320,13 @@ async fn run_job(
         }
     };
     let decode_s = t0.elapsed().as_secs_f64();
-    let duration_s = whisper_burn::audio::duration_s(&audio);
-    if duration_s > state.config.max_audio_s {
-        return Err(ApiError::new(
-            ErrorCode::AudioTooLong,
-            format!(
-                "the audio is {duration_s:.1} s long; this server accepts at most {:.1} s",
-                state.config.max_audio_s
-            ),
-        )
-        .with_param("file"));
+    // The body is gone: the reservation now holds the decoded audio.
+    let audio_bytes = audio.capacity() * std::mem::size_of::<f32>();
+    if !reservation.resize(audio_bytes) {
+        return Err(state.out_of_budget(audio_bytes));
     }
     let (job, reply) = Job::new(audio, opts);
+    let job = job.holding(reservation);
     state.queue.push(job).map_err(|(_, e)| e)?;
     // A client that leaves drops `reply` (here, or when poem drops this future), which takes
     // the job out of the queue before inference.
@@ -334,6 +337,12 @@ async fn run_job(
         }
     };
     Ok((out, decode_s))
+}
+
+/// A file name's extension, a hint for the audio probe.
+fn extension(filename: Option<&str>) -> Option<String> {
+    let ext = std::path::Path::new(filename?).extension()?.to_str()?;
+    Some(ext.to_ascii_lowercase())
 }
 
 fn check_model(state: &AppState, form: &ParsedForm) -> Result<(), ApiError> {

@@ -1,17 +1,23 @@
 //! Reading `multipart/form-data` uploads with bounded memory.
 //!
-//! The request is admitted first (a bounded number of uploads at once), a `Content-Length`
-//! far over the limit is refused before anything is read, and while reading, the `file`
-//! field is cut off at `--max-upload-mb` (the rest of an oversize field is read and thrown
-//! away, up to a bound, so that the client gets its 413 answer). Text fields are small and
-//! few. Nothing is buffered beyond these limits.
+//! The request is admitted first: a bounded number of requests at once, and a reservation
+//! of the upload budget for the body (its `Content-Length`, or `--max-upload-mb` when the
+//! body is chunked); a request that does not fit is answered 429 before its body is read.
+//! A `Content-Length` far over the limit is refused at once. While reading, the `file` field
+//! is cut off at the smaller of `--max-upload-mb` and the reservation (the rest of an
+//! oversize field is read and thrown away, up to a bound, so that the client gets its 413
+//! answer), into a buffer allocated once. A body that pauses longer than
+//! `--upload-idle-timeout-s`, or takes longer than `--upload-timeout-s`, is answered 408.
+//! Text fields are small and few. Nothing is buffered beyond these limits.
 use crate::errors::{ApiError, ErrorCode};
+use crate::memory::Reservation;
 use crate::state::{AppState, InFlight};
 use poem::web::Multipart;
 use poem::{Body, Request, RequestBody};
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -27,8 +33,6 @@ const FORM_OVERHEAD_BYTES: usize = 1 << 20;
 const MAX_TEXT_FIELD_BYTES: usize = 64 << 10;
 /// Most parts in one form.
 const MAX_FIELDS: usize = 32;
-/// Longest time reading one upload may take.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest time spent throwing away the rest of an oversize file.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,15 +42,8 @@ pub struct UploadedFile {
     pub bytes: Vec<u8>,
     pub filename: Option<String>,
     pub content_type: Option<String>,
-}
-
-impl UploadedFile {
-    /// The file name's extension, a hint for the audio probe.
-    pub fn extension(&self) -> Option<String> {
-        let name = self.filename.as_deref()?;
-        let ext = std::path::Path::new(name).extension()?.to_str()?;
-        Some(ext.to_ascii_lowercase())
-    }
+    /// The body's share of the upload budget; the decoded audio takes it over.
+    pub memory: Reservation,
 }
 
 /// A parsed form: the file, the text fields in order, and the admission of the request.
@@ -143,6 +140,38 @@ impl<'a, D: Payload> ApiExtractor<'a> for UploadForm<D> {
     }
 }
 
+fn upload_timeout(state: &AppState) -> ApiError {
+    ApiError::new(
+        ErrorCode::UploadTimeout,
+        format!(
+            "the upload arrived too slowly: a body must arrive within {} s, with no pause \
+             longer than {} s",
+            state.config.upload_timeout_s, state.config.upload_idle_timeout_s
+        ),
+    )
+}
+
+/// What stopped the body, when the capped reader stopped it.
+#[derive(Debug, Clone, Default)]
+struct BodyWatch {
+    over_size: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+}
+
+impl BodyWatch {
+    /// The answer for a failed read: 413 or 408 when the reader stopped the body, else
+    /// `other`.
+    fn error(&self, limit: usize, state: &AppState, other: impl FnOnce() -> ApiError) -> ApiError {
+        if self.over_size.load(Ordering::Relaxed) {
+            too_large(limit)
+        } else if self.idle.load(Ordering::Relaxed) {
+            upload_timeout(state)
+        } else {
+            other()
+        }
+    }
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::FileTooLarge,
@@ -168,8 +197,12 @@ async fn parse(
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large(limit));
     }
-    let in_flight = match admit(state, request) {
-        Ok(f) => f,
+    let most_read = limit + FORM_OVERHEAD_BYTES;
+    let reserve_bytes = declared.map_or(most_read, |n| (n as usize).min(most_read));
+    let admitted =
+        admit(state, request).and_then(|in_flight| Ok((in_flight, state.reserve(reserve_bytes)?)));
+    let (in_flight, memory) = match admitted {
+        Ok(a) => a,
         Err(e) => {
             // Refused before reading: read and drop the body (bounded) so that the client,
             // still sending, gets the answer rather than a broken pipe.
@@ -187,16 +220,22 @@ async fn parse(
     let raw = body
         .take()
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
-    let tripped = Arc::new(AtomicBool::new(false));
+    // The file never grows past its reservation (a declared length bounds the body).
+    let file_limit = limit.min(reserve_bytes);
+    let watch = BodyWatch::default();
+    let idle_timeout = state.config.upload_idle_timeout();
     let capped = CappedReader {
         inner: Box::pin(raw.into_async_read()),
         remaining: cap,
-        tripped: tripped.clone(),
+        watch: watch.clone(),
+        idle_timeout,
+        idle: Box::pin(tokio::time::sleep(idle_timeout)),
     };
     let mut capped_body = RequestBody::new(Body::from_async_read(capped));
     let mut multipart = <Multipart as poem::FromRequest>::from_request(request, &mut capped_body)
         .await
         .map_err(|e| ApiError::missing_file(format!("could not read the multipart form: {e}")))?;
+    let mut memory = Some(memory);
     let read = async {
         let mut file = None;
         let mut fields = Vec::new();
@@ -206,15 +245,13 @@ async fn parse(
             let field = match multipart.next_field().await {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
-                Err(e) if tripped.load(Ordering::Relaxed) => {
-                    let _ = e;
-                    return Err(too_large(limit));
-                }
                 Err(e) => {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("malformed multipart body: {e}"),
-                    ))
+                    return Err(watch.error(limit, state, || {
+                        ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("malformed multipart body: {e}"),
+                        )
+                    }))
                 }
             };
             parts += 1;
@@ -234,31 +271,40 @@ async fn parse(
                 }
                 let filename = field.file_name().map(str::to_string);
                 let content_type = field.content_type().map(str::to_string);
-                let bytes = match read_limited(field.into_async_read(), limit).await {
+                let bytes = match read_limited(field.into_async_read(), file_limit).await {
                     Ok(Some(b)) => b,
                     Ok(None) => return Err(too_large(limit)),
-                    Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
                     Err(e) => {
-                        return Err(ApiError::new(
-                            ErrorCode::InvalidRequest,
-                            format!("reading the upload failed: {e}"),
-                        ))
+                        return Err(watch.error(limit, state, || {
+                            ApiError::new(
+                                ErrorCode::InvalidRequest,
+                                format!("reading the upload failed: {e}"),
+                            )
+                        }))
                     }
+                };
+                let Some(memory) = memory.take() else {
+                    return Err(ApiError::new(
+                        ErrorCode::Internal,
+                        "upload reservation lost",
+                    ));
                 };
                 file = Some(UploadedFile {
                     bytes,
                     filename,
                     content_type,
+                    memory,
                 });
             } else if field.file_name().is_some() {
                 // A file under another name: skipped (read and dropped), named in the error.
                 match read_limited(field.into_async_read(), 0).await {
-                    Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
                     Err(e) => {
-                        return Err(ApiError::new(
-                            ErrorCode::InvalidRequest,
-                            format!("reading the form failed: {e}"),
-                        ))
+                        return Err(watch.error(limit, state, || {
+                            ApiError::new(
+                                ErrorCode::InvalidRequest,
+                                format!("reading the form failed: {e}"),
+                            )
+                        }))
                     }
                     Ok(_) => other_files.push(name),
                 }
@@ -272,12 +318,13 @@ async fn parse(
                             format!("field `{name}` is longer than {MAX_TEXT_FIELD_BYTES} bytes"),
                         ))
                     }
-                    Err(_) if tripped.load(Ordering::Relaxed) => return Err(too_large(limit)),
                     Err(e) => {
-                        return Err(ApiError::new(
-                            ErrorCode::InvalidRequest,
-                            format!("reading the form failed: {e}"),
-                        ))
+                        return Err(watch.error(limit, state, || {
+                            ApiError::new(
+                                ErrorCode::InvalidRequest,
+                                format!("reading the form failed: {e}"),
+                            )
+                        }))
                     }
                 };
                 let text = String::from_utf8(bytes).map_err(|_| {
@@ -291,15 +338,9 @@ async fn parse(
         }
         Ok((file, fields, other_files))
     };
-    let (file, fields, other_files) =
-        tokio::time::timeout(READ_TIMEOUT, read)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    ErrorCode::InvalidRequest,
-                    "reading the upload took too long",
-                )
-            })??;
+    let (file, fields, other_files) = tokio::time::timeout(state.config.upload_timeout(), read)
+        .await
+        .map_err(|_| upload_timeout(state))??;
     let peer = request.remote_addr().as_socket_addr().copied();
     Ok(ParsedForm {
         file,
@@ -355,7 +396,9 @@ async fn discard(body: Body, cap: usize) {
 /// the rest (bounded in time, and in size by the body cap) so the client can read our answer.
 async fn read_limited(reader: impl AsyncRead + Send, limit: usize) -> io::Result<Option<Vec<u8>>> {
     tokio::pin!(reader);
-    let mut buf = Vec::new();
+    // Allocated once at the limit: pages are only resident once written, and a growing
+    // vector would briefly hold twice its size while it moves.
+    let mut buf = Vec::with_capacity(limit);
     let mut chunk = vec![0u8; 64 << 10];
     loop {
         let n = reader.read(&mut chunk).await?;
@@ -379,11 +422,14 @@ async fn read_limited(reader: impl AsyncRead + Send, limit: usize) -> io::Result
     }
 }
 
-/// Fails the body with an error once more than `remaining` bytes were read.
+/// Fails the body with an error once more than `remaining` bytes were read, or when no
+/// byte arrives for `idle_timeout`.
 struct CappedReader {
     inner: Pin<Box<dyn AsyncRead + Send>>,
     remaining: usize,
-    tripped: Arc<AtomicBool>,
+    watch: BodyWatch,
+    idle_timeout: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl AsyncRead for CappedReader {
@@ -394,13 +440,25 @@ impl AsyncRead for CappedReader {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let poll = self.inner.as_mut().poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &poll {
-            let n = buf.filled().len() - before;
-            if n > self.remaining {
-                self.tripped.store(true, Ordering::Relaxed);
-                return Poll::Ready(Err(io::Error::other("request body over the size limit")));
+        match &poll {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                if n > self.remaining {
+                    self.watch.over_size.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Err(io::Error::other("request body over the size limit")));
+                }
+                self.remaining -= n;
+                let deadline = tokio::time::Instant::now() + self.idle_timeout;
+                self.idle.as_mut().reset(deadline);
             }
-            self.remaining -= n;
+            Poll::Pending if self.idle.as_mut().poll(cx).is_ready() => {
+                self.watch.idle.store(true, Ordering::Relaxed);
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no body bytes within the idle timeout",
+                )));
+            }
+            _ => {}
         }
         poll
     }
