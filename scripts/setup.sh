@@ -7,6 +7,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install a Rust toolchain (1.92 or newer, e.g. with rustup) first" >&2
   exit 1
 fi
+# rustfmt and clippy run as gates in scripts/test.sh; a minimal rustup profile lacks them.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
 if ! python3 -m pip --version >/dev/null 2>&1; then
   echo "pip not found: installing python3-pip" >&2
   (apt-get update && apt-get install -y python3-pip) >/dev/null

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite from nothing: set up (toolchain, weights), build every crate,
-# run all tests on CPU, then check that the GPU backends build and run the generic
-# path's tests on wgpu (software Vulkan).
+# The whole test suite from nothing: set up (toolchain, weights), check formatting and
+# clippy lints, build every crate, run all tests on CPU, then check that the GPU
+# backends build and run the generic path's tests on wgpu (software Vulkan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Gates before any test: formatting, and clippy (default features) with every
+# warning an error.
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 cargo build --release --workspace --all-targets
 cargo test --release --workspace
 if [ "${SKIP_GPU_BUILD:-0}" != "1" ]; then

@@ -780,7 +780,7 @@ fn join_digits(value: &Value, digit: u128, prev_in_tens: bool) -> String {
 /// Add `part` when `value` is a multiple of `modulus` (`120 + 5`), else
 /// read the words digit by digit (`125` `5` -> `1255`).
 fn add_or_join(value: u128, part: u128, modulus: u128) -> Value {
-    if value % modulus == 0 {
+    if value.is_multiple_of(modulus) {
         Value::Int(value + part)
     } else {
         Value::Str(format!("{value}{part}"))

@@ -305,9 +305,15 @@ pub fn acceptance_histogram(accepted_lengths: &[usize], out_stem: &Path) -> Resu
 
 // ---------------------------------------------------------------------------
 
+/// One beam-size point of a model: (beam size, WER %, mean latency s).
+type BeamSample = (f64, f64, f64);
+
+/// A model's name and its points, sorted by beam size.
+type BeamSeries = (String, Vec<BeamSample>);
+
 struct BeamFigure {
-    /// (model, [(beam size, WER %, latency s)])
-    series: Vec<(String, Vec<(f64, f64, f64)>)>,
+    /// One series per model.
+    series: Vec<BeamSeries>,
 }
 
 impl BeamFigure {
@@ -316,7 +322,7 @@ impl BeamFigure {
         area: &DrawingArea<DB, Shift>,
         title: &str,
         y_desc: &str,
-        value: impl Fn(&(f64, f64, f64)) -> f64,
+        value: impl Fn(&BeamSample) -> f64,
     ) -> Result<(), PlotError> {
         let all = self.series.iter().flat_map(|(_, pts)| pts.iter());
         let (x_min, x_max) = all
@@ -386,7 +392,7 @@ impl Figure for BeamFigure {
 /// Two panels, beam size against WER (%) and against mean latency, one line
 /// per model (points of a model are sorted by beam size).
 pub fn beam_plot(points: &[BeamPoint], out_stem: &Path) -> Result<(), PlotError> {
-    let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    let mut series: Vec<BeamSeries> = Vec::new();
     for p in points
         .iter()
         .filter(|p| p.wer.is_finite() && p.mean_latency_s.is_finite())

@@ -61,8 +61,8 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> WerStats {
     let width = m + 1;
     // d[i * width + j] = distance between r[..i] and h[..j]
     let mut d = vec![0usize; (n + 1) * width];
-    for j in 0..=m {
-        d[j] = j;
+    for (j, dj) in d[..width].iter_mut().enumerate() {
+        *dj = j;
     }
     for i in 1..=n {
         d[i * width] = i;

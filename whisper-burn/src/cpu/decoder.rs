@@ -341,7 +341,7 @@ pub fn attend_cached(
 ) -> Vec<f32> {
     let d = q.len();
     assert!(
-        n_heads > 0 && d % n_heads == 0,
+        n_heads > 0 && d.is_multiple_of(n_heads),
         "{d} query values do not split into {n_heads} heads"
     );
     let dh = d / n_heads;
@@ -427,8 +427,8 @@ fn causal_head_attention_generic(head: &HeadView, n: usize, start: usize, out: &
         }
         softmax_row(&mut scores);
         let o = &mut out[j * dh..(j + 1) * dh];
-        for t in 0..scores.len() {
-            let (p, v) = (scores[t], &head.values[t * d..][..dh]);
+        for (t, &p) in scores.iter().enumerate() {
+            let v = &head.values[t * d..][..dh];
             for c in 0..dh {
                 o[c] = p.mul_add(v[c], o[c]);
             }

@@ -16,9 +16,21 @@ use rayon::prelude::*;
 pub trait PanelWeight: Copy + Send + Sync + 'static {
     fn to_f32(self) -> f32;
     /// 8 consecutive weights as f32 lanes (callers enable AVX2 and F16C).
+    ///
+    /// # Safety
+    /// `p` must be valid for reads of 8 consecutive `Self` values (no alignment is
+    /// needed: the load is unaligned), and the CPU must support AVX and F16C, which the
+    /// caller guarantees by running in an `avx2,fma,f16c` kernel reached only after
+    /// feature detection.
     #[cfg(target_arch = "x86_64")]
     unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
     /// 16 consecutive weights as f32 lanes (callers enable AVX-512F).
+    ///
+    /// # Safety
+    /// `p` must be valid for reads of 16 consecutive `Self` values (no alignment is
+    /// needed: the load is unaligned), and the CPU must support AVX-512F, which the
+    /// caller guarantees by running in an `avx512f` kernel reached only after feature
+    /// detection.
     #[cfg(target_arch = "x86_64")]
     unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
 }
@@ -276,7 +288,7 @@ pub fn gemm_packed<W: PanelWeight>(
     ldo: usize,
 ) {
     assert!(m == 0 || (x.len() >= (m - 1) * ldx + k && out.len() >= (m - 1) * ldo + n_padded));
-    assert!(panels.len() >= n_padded * k && n_padded % PANEL == 0);
+    assert!(panels.len() >= n_padded * k && n_padded.is_multiple_of(PANEL));
     let simd = simd_level();
     for p in 0..n_padded / PANEL {
         let panel = &panels[p * k * PANEL..(p + 1) * k * PANEL];

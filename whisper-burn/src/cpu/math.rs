@@ -38,7 +38,8 @@ pub fn exp(x: f32) -> f32 {
     let p = p.mul_add(r, 8.333_452e-3);
     let p = p.mul_add(r, 4.166_579_6e-2);
     let p = p.mul_add(r, 1.666_666_5e-1);
-    let p = p.mul_add(r, 5.000_000_1e-1);
+    // Cephes' 5.0000001201e-1, which rounds to exactly 0.5 in f32.
+    let p = p.mul_add(r, 0.5);
     let e_r = (p * r).mul_add(r, r) + 1.0;
     e_r * pow2(n)
 }
@@ -62,7 +63,7 @@ fn erfc(z: f32) -> f32 {
     for c in [
         -0.822_152_23,
         1.488_515_9,
-        -1.135_203_98,
+        -1.135_204, // Numerical Recipes' -1.135_203_98, the same f32
         0.278_868_07,
         -0.186_288_06,
         0.096_784_18,
@@ -89,7 +90,7 @@ pub fn gelu(x: f32) -> f32 {
 
 /// GELU of every value, in place, on all threads.
 pub fn gelu_in_place(data: &mut [f32]) {
-    data.par_chunks_mut(16 * 1024).for_each(|c| gelu_chunk(c));
+    data.par_chunks_mut(16 * 1024).for_each(gelu_chunk);
 }
 
 /// GELU of every value, in place, on the calling thread (for small slices, where handing

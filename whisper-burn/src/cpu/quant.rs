@@ -28,7 +28,7 @@ pub enum QuantMatrix {
 impl QuantMatrix {
     /// Quantizes row-major `w` (`[rows, cols]`) to `bits` (8 or 4; 4 needs cols % 32 == 0).
     pub fn quantize(w: &[f32], rows: usize, cols: usize, bits: u8) -> Self {
-        if bits == 4 && cols % Q4_GROUP == 0 {
+        if bits == 4 && cols.is_multiple_of(Q4_GROUP) {
             Self::quantize_q4(w, rows, cols)
         } else {
             Self::quantize_q8(w, rows, cols)
@@ -132,7 +132,7 @@ impl QuantMatrix {
                 .for_each(|o| *o = 0.0);
             return;
         }
-        if has_vnni() && self.cols() % 64 == 0 {
+        if has_vnni() && self.cols().is_multiple_of(64) {
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
             // SAFETY: only reached when `has_vnni()` is true.
             return self.for_row_blocks(
@@ -145,7 +145,7 @@ impl QuantMatrix {
                 }),
             );
         }
-        if has_avx2() && self.cols() % Q4_GROUP == 0 {
+        if has_avx2() && self.cols().is_multiple_of(Q4_GROUP) {
             // Integer dot products (`maddubs`: 32 byte products per instruction) against
             // the activations quantized to 8 bits on the fly.
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
@@ -263,7 +263,7 @@ impl QuantMatrix {
                 let sums: [&[i32]; M] = std::array::from_fn(|j| qx[j].group_sums.as_slice());
                 let rows = data.chunks_exact(cols / 2).zip(scales.chunks_exact(groups));
                 for (r, (bytes, row_scales)) in rows.enumerate().skip(r0).take(n) {
-                    let dots = if groups % 2 == 0 {
+                    let dots = if groups.is_multiple_of(2) {
                         simd::dots_q4_pairs::<M>(bytes, row_scales, pairs, offsets)
                     } else {
                         simd::dots_q4_i8::<M>(bytes, row_scales, xs, sums)
@@ -388,11 +388,11 @@ impl QuantMatrix {
                 cols, data, scales, ..
             } => {
                 let groups = cols / Q4_GROUP;
-                for c in 0..*cols {
+                for (c, o) in out[..*cols].iter_mut().enumerate() {
                     let (g, j) = (c / Q4_GROUP, c % Q4_GROUP);
                     let b = data[(r * cols + g * Q4_GROUP) / 2 + j % (Q4_GROUP / 2)];
                     let q = if j < Q4_GROUP / 2 { b & 15 } else { b >> 4 } as i32 - 8;
-                    out[c] = q as f32 * scales[r * groups + g];
+                    *o = q as f32 * scales[r * groups + g];
                 }
             }
         }
@@ -935,7 +935,7 @@ impl QuantRows {
     pub fn scores(&self, q: &[f32], scale: f32, out: &mut Vec<f32>) {
         out.clear();
         #[cfg(target_arch = "x86_64")]
-        if has_avx2() && self.dim % 32 == 0 {
+        if has_avx2() && self.dim.is_multiple_of(32) {
             let qx = QuantVec::new(q);
             out.resize(self.len(), 0.0);
             // SAFETY: AVX2 checked; rows are `dim` wide, a multiple of 32.

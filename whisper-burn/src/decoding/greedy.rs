@@ -178,13 +178,18 @@ fn prefill_rows<B: WhisperBackend>(
     Ok((state, picked))
 }
 
+/// What prefilling a batch gives: the decoder state (all rows), a `First` per row (the
+/// first generated token's logits from [`prefill`], its choice from [`prefill_choose`]),
+/// and each row's no-speech probability.
+pub type Prefilled<B, First> = (DecoderState<B>, Vec<First>, Vec<f32>);
+
 /// Runs each row's prompt through the decoder. Returns the state (all rows), the logits
 /// for the first generated token of each row, and each row's no-speech probability.
 pub fn prefill<B: WhisperBackend>(
     model: &Whisper<B>,
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
-) -> Result<(DecoderState<B>, Vec<Vec<f32>>, Vec<f32>)> {
+) -> Result<Prefilled<B, Vec<f32>>> {
     let (state, picked) = prefill_rows(model, encoder_out, req)?;
     let (mut first, mut no_speech) = (Vec::new(), Vec::new());
     for p in picked {
@@ -208,7 +213,7 @@ pub fn prefill_choose<B: WhisperBackend>(
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
     chooser: &Chooser<B>,
-) -> Result<(DecoderState<B>, Vec<(u32, f32)>, Vec<f32>)> {
+) -> Result<Prefilled<B, (u32, f32)>> {
     let Chooser::Device(rules) = chooser else {
         let (state, first, no_speech) = prefill(model, encoder_out, req)?;
         let samplers: Vec<Option<RowSampler>> = (0..first.len()).map(|r| req.sampler(r)).collect();

@@ -50,7 +50,7 @@ impl LogitFilters {
             suppress,
             begin_suppress: begin,
             suppress_blank,
-            timestamps: timestamps.then(|| TimestampRules {
+            timestamps: timestamps.then_some(TimestampRules {
                 eot: s.eot,
                 no_timestamps: s.no_timestamps,
                 timestamp_begin: s.timestamp_begin,

@@ -150,7 +150,6 @@ impl<B: WhisperBackend> Pipeline<B> {
             .map(|i| files[*i].mel.window(files[*i].seek_frames))
             .collect();
         let encoder_out = self.model.encode(&windows)?;
-        let windows = windows;
         B::sync(&self.model.device)
             .map_err(|e| WhisperError::Decode(format!("device sync: {e:?}")))?;
         let encode_s = t0.elapsed().as_secs_f64() / active.len() as f64;

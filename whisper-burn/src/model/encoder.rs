@@ -160,7 +160,7 @@ impl<B: WhisperBackend> GenericEncoder<B> {
         ));
         let x = x.swap_dims(1, 2);
         let [_, t, _] = x.dims();
-        let mut x = x + self.embed_positions.clone().slice([0..t]).unsqueeze::<3>();
+        let mut x = x + self.embed_positions.clone().slice(0..t).unsqueeze::<3>();
         for layer in &self.layers {
             x = layer.forward(x);
         }

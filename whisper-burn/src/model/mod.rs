@@ -59,9 +59,8 @@ impl<B: WhisperBackend> Whisper<B> {
                 std::any::type_name::<B>()
             )));
         }
-        if config.d_model % config.decoder_attention_heads != 0
-            || config.d_model % config.encoder_attention_heads != 0
-        {
+        let splits = |heads: usize| config.d_model.is_multiple_of(heads);
+        if !splits(config.decoder_attention_heads) || !splits(config.encoder_attention_heads) {
             return Err(WhisperError::Config(
                 "d_model is not a multiple of the attention heads".into(),
             ));
