@@ -8,6 +8,13 @@
 #   MAIN=weights/models/tiny.en REQUESTS=16 apps/server/bench.sh
 #   DEVICE=cuda FEATURES=cuda apps/server/bench.sh
 #   CONFIGS="batch8-draft batch1-none" apps/server/bench.sh
+#   MODE=stress apps/server/bench.sh              # flood, 256 short, 10-minute soak
+#   MODE=stress STRESS_ARGS="--soak-s 60" apps/server/bench.sh
+#
+# MODE=stress starts one server with its default limits (plus EXTRA_SERVER_ARGS) and runs
+# the `whisper-server-stress` example against it: 200 concurrent max-size uploads of valid
+# audio, then of garbage, 256 concurrent short requests and a soak (STRESS_ARGS passes
+# flags, e.g. `--flood 100 --soak-s 600 --soak-rate 2`).
 #
 # Environment: MAIN (weights/models/base), DRAFT (self-q8), DEVICE (cpu), FEATURES (cargo
 # features, e.g. cuda), BATCH (8), MAX_WAIT_MS (10), CONCURRENCY (1,4,16), REQUESTS (48),
@@ -30,11 +37,14 @@ PORT=${PORT:-8123}
 PROFILE=${PROFILE:-release}
 OUT=${OUT:-target/server-bench}
 CONFIGS=${CONFIGS:-"batch-none batch1-none batch-draft batch1-draft"}
+MODE=${MODE:-load}
+STRESS_ARGS=${STRESS_ARGS:-}
 EXTRA_SERVER_ARGS=${EXTRA_SERVER_ARGS:-}
 
 feature_args=()
 [[ -n "$FEATURES" ]] && feature_args=(--features "$FEATURES")
-cargo build --profile "$PROFILE" -p whisper-server --bin whisper-server --example whisper-server-bench "${feature_args[@]}"
+cargo build --profile "$PROFILE" -p whisper-server --bin whisper-server --example whisper-server-bench \
+  --example whisper-server-stress "${feature_args[@]}"
 case "$PROFILE" in
   release) dir=target/release ;;
   dev | test) dir=target/debug ;;
@@ -42,6 +52,7 @@ case "$PROFILE" in
 esac
 server_bin=$dir/whisper-server
 bench_bin=$dir/examples/whisper-server-bench
+stress_bin=$dir/examples/whisper-server-stress
 
 mkdir -p "$OUT"
 stamp=$(date +%Y%m%d-%H%M%S)
@@ -58,6 +69,32 @@ stop_server() {
 }
 trap stop_server EXIT
 
+# Starts the server with these extra flags; waits until it is healthy.
+start_server() {
+  local log=$1
+  shift
+  # shellcheck disable=SC2086
+  "$server_bin" --host 127.0.0.1 --port "$PORT" --main "$MAIN" --device "$DEVICE" "$@" $EXTRA_SERVER_ARGS >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do
+    if curl -fs "$url/health" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then echo "server failed to start; see $log" >&2; exit 1; fi
+    sleep 0.5
+  done
+  curl -fs "$url/health" >/dev/null || { echo "server not ready after 300 s; see $log" >&2; exit 1; }
+}
+
+if [[ "$MODE" == stress ]]; then
+  log=$OUT/server-$stamp-stress.log
+  start_server "$log"
+  echo "stress: commit $(git rev-parse --short HEAD), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  # shellcheck disable=SC2086
+  "$stress_bin" --url "$url" --jsonl "$OUT/stress-$stamp.jsonl" $STRESS_ARGS
+  stop_server
+  echo "results: $OUT/stress-$stamp.jsonl; server log: $log"
+  exit 0
+fi
+
 for config in $CONFIGS; do
   case "$config" in
     batch-none) batch=$BATCH draft=none ;;
@@ -67,17 +104,8 @@ for config in $CONFIGS; do
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
   label="batch${batch}-${draft##*/}"
-  log=$OUT/server-$stamp-$label.log
-  # shellcheck disable=SC2086
-  "$server_bin" --host 127.0.0.1 --port "$PORT" --main "$MAIN" --draft "$draft" --device "$DEVICE" \
-    --max-batch "$batch" --max-wait-ms "$MAX_WAIT_MS" --queue-capacity 256 $EXTRA_SERVER_ARGS >"$log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 600); do
-    if curl -fs "$url/health" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then echo "server failed to start; see $log" >&2; exit 1; fi
-    sleep 0.5
-  done
-  curl -fs "$url/health" >/dev/null || { echo "server not ready after 300 s; see $log" >&2; exit 1; }
+  start_server "$OUT/server-$stamp-$label.log" --draft "$draft" --max-batch "$batch" \
+    --max-wait-ms "$MAX_WAIT_MS" --queue-capacity 256
   "$bench_bin" --url "$url" --concurrency "$CONCURRENCY" --requests "$REQUESTS" --endpoint "$ENDPOINT" \
     --label "$label" --jsonl "$results"
   stop_server
