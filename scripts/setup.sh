@@ -15,6 +15,19 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   echo "pip not found: installing python3-pip" >&2
   (apt-get update && apt-get install -y python3-pip) >/dev/null
 fi
+# libopus (linked by whisper-burn to decode Opus in Ogg and WebM) and ffmpeg (the tests
+# generate their table of upload formats with it and compare our decoding with its own).
+missing=()
+pkg-config --exists opus 2>/dev/null || missing+=(libopus-dev pkg-config)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing ${missing[*]}: install them with your package manager" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]}" >&2
+  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}") >/dev/null
+fi
 bash weights/fetch.sh
 # Mesa's software Vulkan (lavapipe): the wgpu backend's tests run on the CPU through it.
 if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && command -v apt-get >/dev/null 2>&1; then

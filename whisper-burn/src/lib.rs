@@ -16,6 +16,7 @@ pub mod error;
 pub mod mel;
 pub mod model;
 pub mod pipeline;
+pub mod subtitles;
 pub mod testing;
 pub mod tokenizer;
 pub mod weights;

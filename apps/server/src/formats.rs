@@ -1,8 +1,6 @@
 //! Text output formats (plain text, SubRip, WebVTT), language names, and the per-segment
 //! statistics OpenAI's `verbose_json` reports.
-use std::fmt::Write as _;
 use std::io::Write as _;
-use whisper_burn::Segment;
 
 /// `response_format` of the OpenAI-compatible endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,54 +44,7 @@ impl ResponseFormat {
     }
 }
 
-/// `HH:MM:SS<sep>mmm`
-pub fn timestamp(seconds: f64, decimal_sep: char) -> String {
-    let ms_total = (seconds.max(0.0) * 1000.0).round() as u64;
-    let (h, rem) = (ms_total / 3_600_000, ms_total % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (s, ms) = (rem / 1000, rem % 1000);
-    format!("{h:02}:{m:02}:{s:02}{decimal_sep}{ms:03}")
-}
-
-fn cue_text(text: &str) -> String {
-    text.trim().replace("-->", "->")
-}
-
-/// SubRip: numbered cues, `00:00:01,000 --> 00:00:02,500`.
-pub fn to_srt(segments: &[Segment]) -> String {
-    let mut out = String::new();
-    for (i, s) in segments.iter().enumerate() {
-        let _ = write!(
-            out,
-            "{}\n{} --> {}\n{}\n\n",
-            i + 1,
-            timestamp(s.start_s as f64, ','),
-            timestamp(s.end_s as f64, ','),
-            cue_text(&s.text)
-        );
-    }
-    out
-}
-
-/// WebVTT: `WEBVTT` header, `00:00:01.000 --> 00:00:02.500` cues.
-pub fn to_vtt(segments: &[Segment]) -> String {
-    let mut out = String::from("WEBVTT\n\n");
-    for s in segments {
-        let _ = write!(
-            out,
-            "{} --> {}\n{}\n\n",
-            timestamp(s.start_s as f64, '.'),
-            timestamp(s.end_s as f64, '.'),
-            cue_text(&s.text)
-        );
-    }
-    out
-}
-
-/// Plain text: the transcript and a newline.
-pub fn to_text(text: &str) -> String {
-    format!("{}\n", text.trim())
-}
+pub use whisper_burn::subtitles::{timestamp, to_srt, to_text, to_vtt};
 
 /// Whisper's gzip-style compression ratio of a text (repetitive text compresses well).
 pub fn compression_ratio(text: &str) -> f64 {
@@ -256,6 +207,7 @@ pub fn language_name(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use whisper_burn::Segment;
 
     fn seg(a: f32, b: f32, t: &str) -> Segment {
         Segment {

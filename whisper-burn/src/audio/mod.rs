@@ -1,14 +1,15 @@
 //! Audio loading: decode any container/codec symphonia knows (wav, flac, mp3, ogg/vorbis,
-//! m4a/aac, ...), downmix to mono by averaging the channels and resample to Whisper's 16 kHz
+//! m4a/aac, webm/mkv, ...) plus Opus (in Ogg or WebM/Matroska) through libopus, downmix to mono by averaging the channels and resample to Whisper's 16 kHz
 //! with a band-limited windowed-sinc (Kaiser) resampler.
 //!
 //! The container is detected from the content; an extension is only a hint. Nothing here
 //! panics on bad input: every failure is a [`WhisperError`].
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef};
-use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
+use symphonia::core::codecs::{CodecParameters, CodecRegistry, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
@@ -26,6 +27,8 @@ use resample::StreamResampler;
 /// Whisper's input sample rate in Hz.
 pub const SAMPLE_RATE: u32 = 16_000;
 
+/// Longest tail past a container's declared duration dropped as codec padding.
+const MAX_TRIMMED_PADDING_S: f64 = 0.1;
 /// Consecutive undecodable packets after which decoding gives up (guards against garbage).
 const MAX_CONSECUTIVE_BAD_PACKETS: usize = 1000;
 
@@ -91,6 +94,8 @@ pub fn decode_audio_bytes_limited(
 /// rate midway: each run of one rate is resampled on its own).
 struct Mono16k {
     limits: DecodeLimits,
+    /// The stream's length as its container declares it, in seconds, when it does.
+    declared_s: Option<f64>,
     resampler: Option<StreamResampler>,
     /// Seconds of input in the runs already finished.
     finished_s: f64,
@@ -99,9 +104,10 @@ struct Mono16k {
 }
 
 impl Mono16k {
-    fn new(limits: DecodeLimits) -> Self {
+    fn new(limits: DecodeLimits, declared_s: Option<f64>) -> Self {
         Self {
             limits,
+            declared_s,
             resampler: None,
             finished_s: 0.0,
             scratch: Vec::new(),
@@ -128,6 +134,19 @@ impl Mono16k {
         let Some(resampler) = self.resampler.as_mut() else {
             return Ok(());
         };
+        if let Some(declared_s) = self.declared_s {
+            // Decoders pad the last frame (Opus in WebM leaves ~13 ms that the container's
+            // duration excludes): drop what lies past the declared end, when that is padding
+            // (a short tail), never audio the container miscounted.
+            let decoded_s = self.finished_s + resampler.input_s();
+            let room = ((declared_s - decoded_s) * spec.rate as f64)
+                .round()
+                .max(0.0) as usize;
+            let excess_s = (self.scratch.len().saturating_sub(room)) as f64 / spec.rate as f64;
+            if excess_s > 0.0 && excess_s <= MAX_TRIMMED_PADDING_S {
+                self.scratch.truncate(room);
+            }
+        }
         resampler.push(&self.scratch, &mut self.out);
         if self.finished_s + resampler.input_s() > self.limits.max_duration_s {
             return Err(WhisperError::AudioTooLong {
@@ -150,6 +169,13 @@ impl Mono16k {
         self.out.shrink_to_fit();
         self.out
     }
+}
+
+/// The track's duration from its container (time base and length), when both are given.
+fn declared_duration_s(params: &CodecParameters) -> Option<f64> {
+    let time = params.time_base?.calc_time(params.n_frames?);
+    let seconds = time.seconds as f64 + time.frac;
+    (seconds > 0.0).then_some(seconds)
 }
 
 /// Refuses absurd stream headers: a sample rate outside 1-384 kHz, no channels.
@@ -204,12 +230,11 @@ fn decode_to_mono(
 ) -> Result<Vec<f32>> {
     let mut format = open_container(bytes, extension_hint)?;
     let (track_id, codec_params) = select_audio_track(format.as_ref())?;
-    reject_unsupported_codec(&codec_params)?;
-    let mut decoder = symphonia::default::get_codecs()
+    let mut decoder = codecs()
         .make(&codec_params, &DecoderOptions::default())
         .map_err(|err| codec_error(&codec_params, err))?;
 
-    let mut mono = Mono16k::new(limits);
+    let mut mono = Mono16k::new(limits, declared_duration_s(&codec_params));
     let mut decoded_packets = 0usize;
     let mut consecutive_bad_packets = 0usize;
     let mut last_error: Option<String> = None;
@@ -311,16 +336,15 @@ fn select_audio_track(format: &dyn FormatReader) -> Result<(u32, CodecParameters
     Ok((track.id, track.codec_params.clone()))
 }
 
-/// Codecs symphonia can demux but not decode, with a way out for the user.
-fn reject_unsupported_codec(params: &CodecParameters) -> Result<()> {
-    if params.codec == CODEC_TYPE_OPUS {
-        return Err(WhisperError::UnsupportedAudio(
-            "opus audio cannot be decoded (no pure-Rust opus decoder is built in); convert it first, \
-             e.g. `ffmpeg -i input.opus -ar 16000 -ac 1 output.wav`"
-                .to_string(),
-        ));
-    }
-    Ok(())
+/// symphonia's codecs and libopus for Opus.
+fn codecs() -> &'static CodecRegistry {
+    static CODECS: OnceLock<CodecRegistry> = OnceLock::new();
+    CODECS.get_or_init(|| {
+        let mut registry = CodecRegistry::new();
+        symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_all::<symphonia_adapter_libopus::OpusDecoder>();
+        registry
+    })
 }
 
 fn codec_error(params: &CodecParameters, err: SymphoniaError) -> WhisperError {

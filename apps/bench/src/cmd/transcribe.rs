@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
+use whisper_burn::subtitles::SubtitleFormat;
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
 #[derive(Args, Debug, Clone)]
@@ -61,6 +62,18 @@ pub struct TranscribeArgs {
     /// One JSON object per input.
     #[arg(long)]
     pub json: bool,
+    /// Also write transcript files: comma-separated `txt`, `srt`, `vtt`, `tsv`, `json`, or
+    /// `all` (formats with times decode with timestamps).
+    #[arg(long, value_delimiter = ',')]
+    pub output_format: Vec<String>,
+    /// Folder for the `--output-format` files: one per input and format, named after the
+    /// input (`talk.mp3` gives `talk.srt`).
+    #[arg(long, default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Text the first window is conditioned on (names, spellings, style), as the
+    /// `whisper` CLI's `--initial_prompt`.
+    #[arg(long)]
+    pub initial_prompt: Option<String>,
     /// Audio files.
     pub files: Vec<PathBuf>,
 }
@@ -78,12 +91,92 @@ pub fn run(args: TranscribeArgs) -> Result<()> {
         args.root.as_deref(),
         args.limit,
     )?;
-    dispatch(args.device, TranscribeTask { args, inputs })?
+    let outputs = OutputFiles::new(&args, &inputs)?;
+    dispatch(
+        args.device,
+        TranscribeTask {
+            args,
+            inputs,
+            outputs,
+        },
+    )?
 }
 
 struct TranscribeTask {
     args: TranscribeArgs,
     inputs: Vec<Input>,
+    outputs: OutputFiles,
+}
+
+/// The transcript files to write for each input.
+struct OutputFiles {
+    formats: Vec<SubtitleFormat>,
+    dir: PathBuf,
+}
+
+impl OutputFiles {
+    /// Parses `--output-format`, refuses two inputs that would write the same file, and
+    /// creates the folder.
+    fn new(args: &TranscribeArgs, inputs: &[Input]) -> Result<Self> {
+        let mut formats = Vec::new();
+        for name in &args.output_format {
+            if name.trim().eq_ignore_ascii_case("all") {
+                formats.extend(SubtitleFormat::ALL);
+            } else {
+                formats.push(name.parse::<SubtitleFormat>().map_err(anyhow::Error::msg)?);
+            }
+        }
+        formats.sort();
+        formats.dedup();
+        let files = Self {
+            formats,
+            dir: args.output_dir.clone(),
+        };
+        if files.formats.is_empty() {
+            return Ok(files);
+        }
+        let mut seen = std::collections::HashMap::new();
+        for input in inputs {
+            if let Some(other) = seen.insert(files.stem(input), &input.path) {
+                anyhow::bail!(
+                    "{} and {} would write the same output files in {}; transcribe them in separate runs or rename one",
+                    other.display(),
+                    input.path.display(),
+                    files.dir.display()
+                );
+            }
+        }
+        std::fs::create_dir_all(&files.dir)
+            .with_context(|| format!("creating {}", files.dir.display()))?;
+        Ok(files)
+    }
+
+    fn needs_timestamps(&self) -> bool {
+        self.formats.iter().any(|f| f.needs_timestamps())
+    }
+
+    fn stem(&self, input: &Input) -> String {
+        input
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| input.id.clone())
+    }
+
+    /// Writes each file whole (to a temporary name, then renamed), so that a reader never
+    /// sees half a file.
+    fn write(&self, input: &Input, t: &Transcript) -> Result<()> {
+        for f in &self.formats {
+            let path = self
+                .dir
+                .join(format!("{}.{}", self.stem(input), f.extension()));
+            let partial = path.with_extension(format!("{}.partial", f.extension()));
+            std::fs::write(&partial, f.render(t))
+                .and_then(|()| std::fs::rename(&partial, &path))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 impl BackendTask for TranscribeTask {
@@ -102,7 +195,8 @@ impl BackendTask for TranscribeTask {
             self.args.draft,
             t0.elapsed().as_secs_f64()
         );
-        let opts = decode_options(&self.args);
+        let mut opts = decode_options(&self.args);
+        opts.timestamps |= self.outputs.needs_timestamps();
         let bar = progress(self.inputs.len());
         for chunk in self.inputs.chunks(self.args.batch_size.max(1)) {
             let audios = chunk
@@ -124,6 +218,7 @@ impl BackendTask for TranscribeTask {
                 engine.transcribe_batch(&refs, &opts)?
             };
             for (input, t) in chunk.iter().zip(&transcripts) {
+                self.outputs.write(input, t)?;
                 bar.suspend(|| print_transcript(input, t, self.args.json));
                 bar.inc(1);
             }
@@ -162,6 +257,12 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
         timestamps: args.timestamps,
         temperature: args.temperature,
         seed: args.seed,
+        initial_prompt: args
+            .initial_prompt
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
         ..DecodeOptions::default()
     }
 }

@@ -1,0 +1,145 @@
+//! `whisper-bench transcribe` writes the transcript files users know from the `whisper` CLI.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
+
+fn tiny_en() -> String {
+    let dir = format!("{ROOT}/weights/models/tiny.en");
+    assert!(
+        Path::new(&dir).join("model.bin").is_file(),
+        "{dir} missing: run `bash weights/fetch.sh`"
+    );
+    dir
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(ROOT).join("target/test-cli").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn transcribe(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_whisper-bench"))
+        .arg("transcribe")
+        .args(["--model", &tiny_en(), "--language", "en"])
+        .args(args)
+        .output()
+        .expect("whisper-bench runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn output_format_all_writes_every_file() {
+    let dir = out_dir("all");
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let out = transcribe(&[
+        "--output-format",
+        "all",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        &jfk,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let read = |ext: &str| {
+        std::fs::read_to_string(dir.join(format!("jfk.{ext}")))
+            .unwrap_or_else(|e| panic!("jfk.{ext}: {e}"))
+    };
+    let txt = read("txt");
+    assert_eq!(txt.trim(), stdout.trim(), "txt is the printed transcript");
+    assert!(
+        txt.contains("ask not what your country can do for you"),
+        "{txt}"
+    );
+
+    let srt = read("srt");
+    assert!(srt.starts_with("1\n00:00:0"), "{srt}");
+    let cues: Vec<&str> = srt.lines().filter(|l| l.contains(" --> ")).collect();
+    assert!(!cues.is_empty(), "{srt}");
+    assert!(read("vtt").starts_with("WEBVTT\n\n00:00:0"));
+    let tsv = read("tsv");
+    assert!(tsv.starts_with("start\tend\ttext\n"), "{tsv}");
+    assert_eq!(
+        tsv.lines().count() - 1,
+        cues.len(),
+        "one tsv row per srt cue"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&read("json")).unwrap();
+    let segments = json["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), cues.len());
+    let last_end = segments.last().unwrap()["end"].as_f64().unwrap();
+    assert!(
+        last_end > 9.0 && last_end <= 11.1,
+        "last segment ends at {last_end}"
+    );
+    assert_eq!(json["language"], "en");
+    assert!(!dir.read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".partial")));
+}
+
+#[test]
+fn bad_output_format_and_colliding_names_are_clear_errors() {
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_whisper-bench"))
+            .arg("transcribe")
+            .args(["--model", &tiny_en()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--output-format", "docx", &jfk]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown output format `docx`"));
+    let dir = out_dir("collide");
+    let copy = dir.join("other");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(&jfk, copy.join("jfk.flac")).unwrap();
+    let out = run(&[
+        "--output-format",
+        "srt",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        &jfk,
+        copy.join("jfk.flac").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("would write the same output files"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The initial prompt reaches the decoder: a prompt in a style the audio lacks changes the
+/// transcript's tokens (here the model follows the prompt's lower-case, unpunctuated style).
+#[test]
+fn initial_prompt_conditions_the_transcript() {
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let plain = transcribe(&["--json", &jfk]);
+    let prompted = transcribe(&[
+        "--json",
+        "--initial-prompt",
+        "so my fellow americans ask not what your country can do for you",
+        &jfk,
+    ]);
+    let tokens = |o: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["tokens"].clone()
+    };
+    assert_ne!(
+        tokens(&plain),
+        tokens(&prompted),
+        "the prompt changed nothing"
+    );
+}
