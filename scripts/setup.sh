@@ -28,6 +28,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}" >&2
   (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}") >/dev/null
 fi
+# PyYAML: scripts/test.sh checks the Kubernetes manifests with deploy/validate.py.
+if ! python3 -c "import yaml" >/dev/null 2>&1; then
+  echo "installing PyYAML" >&2
+  python3 -m pip install --quiet pyyaml >/dev/null 2>&1 \
+    || (apt-get update && apt-get install -y python3-yaml) >/dev/null
+fi
 bash weights/fetch.sh
 # Mesa's software Vulkan (lavapipe): the wgpu backend's tests run on the CPU through it.
 if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && command -v apt-get >/dev/null 2>&1; then

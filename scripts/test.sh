@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# deploy/: Dockerfiles and Kubernetes manifests checked against the server's flags, routes
+# and metrics, offline (no cluster, no network), and the checker's own breakage self-test.
+python3 deploy/validate.py
 # Gates before any test: formatting, and clippy (default features) with every
 # warning an error.
 cargo fmt --all --check
