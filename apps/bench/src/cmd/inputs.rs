@@ -38,6 +38,51 @@ pub fn collect(
     Ok(inputs)
 }
 
+/// `--shard I/N`: the inputs at positions I, I+N, I+2N, ... (0-based) of the ordered input
+/// list. The N shards of one list are disjoint and together cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || {
+            format!(
+                "`{s}` is not a shard: give I/N with 0 <= I < N, e.g. `0/4` .. `3/4` \
+                 (Kubernetes Indexed Job: `$JOB_COMPLETION_INDEX/N`)"
+            )
+        };
+        let (i, n) = s.trim().split_once('/').ok_or_else(err)?;
+        let index: usize = i.trim().parse().map_err(|_| err())?;
+        let count: usize = n.trim().parse().map_err(|_| err())?;
+        if count == 0 || index >= count {
+            return Err(err());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Keeps this shard's inputs, in their order.
+    pub fn select(&self, inputs: Vec<Input>) -> Vec<Input> {
+        inputs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index)
+            .map(|(_, input)| input)
+            .collect()
+    }
+}
+
 fn read_manifest(path: &Path, root: Option<&Path>) -> Result<Vec<Input>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading manifest {}", path.display()))?;

@@ -1,3 +1,4 @@
 pub mod benchmark;
 pub mod inputs;
+pub mod jsonl;
 pub mod transcribe;

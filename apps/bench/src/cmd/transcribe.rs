@@ -1,5 +1,8 @@
-//! `whisper-bench transcribe`: print transcripts (text, or one JSON object per input).
-use super::inputs::{collect, Input};
+//! `whisper-bench transcribe`: print transcripts (text, or one JSON object per input), and
+//! for long batch runs append them to a resumable JSON-lines file (`--output`, `--resume`),
+//! optionally one shard of the inputs (`--shard I/N`).
+use super::inputs::{collect, Input, Shard};
+use super::jsonl::JsonlOutput;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,9 +29,26 @@ pub struct TranscribeArgs {
     /// Folder the manifest paths are relative to.
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Only the first N inputs.
+    /// Only the first N inputs (applied before `--shard`: the shards split these N).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Transcribe only shard I of N (0-based, I < N): the inputs at positions I, I+N, I+2N,
+    /// ... of the ordered input list (files given, then manifest rows, after `--limit`).
+    /// The N shards are disjoint and together cover the list, so a Kubernetes Indexed Job
+    /// can pass `--shard $JOB_COMPLETION_INDEX/N`. Give each shard its own `--output`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Append one JSON line per finished input to this file (the object `--json` prints,
+    /// with its `id`). Each line is written whole with one append and synced to disk, so a
+    /// crash leaves at most a torn last line. An existing non-empty file is refused unless
+    /// `--resume` is given. Inputs need distinct ids. Stdout is printed as without it.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub output: Option<PathBuf>,
+    /// With `--output`: skip the inputs whose `id` the file already holds and append the
+    /// rest, after cutting off a torn last line (one without a newline) left by a crash.
+    /// A missing file is created. Safe to pass on every start, e.g. by a scheduler's retry.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
     /// Language code; detected when omitted (multilingual models).
     #[arg(long)]
     pub language: Option<String>,
@@ -91,21 +111,81 @@ pub fn run(args: TranscribeArgs) -> Result<()> {
         args.root.as_deref(),
         args.limit,
     )?;
+    if args.output.is_some() {
+        refuse_duplicate_ids(&inputs)?;
+    }
+    let total = inputs.len();
+    let mut inputs = match args.shard {
+        Some(shard) => {
+            let selected = shard.select(inputs);
+            eprintln!("shard {shard}: {} of {total} inputs", selected.len());
+            selected
+        }
+        None => inputs,
+    };
+    // Before `--resume` drops the finished inputs, so that names collide as in a whole run.
     let outputs = OutputFiles::new(&args, &inputs)?;
+    let log = match &args.output {
+        Some(path) => {
+            let (log, existing) = JsonlOutput::open(path, args.resume)?;
+            if existing.torn_bytes > 0 {
+                eprintln!(
+                    "{}: cut off a torn last line ({} bytes) left by an interrupted run",
+                    path.display(),
+                    existing.torn_bytes
+                );
+            }
+            if args.resume {
+                let before = inputs.len();
+                inputs.retain(|i| !existing.ids.contains(&i.id));
+                eprintln!(
+                    "resuming {}: {} of {before} inputs already done, {} to go",
+                    path.display(),
+                    before - inputs.len(),
+                    inputs.len()
+                );
+            }
+            Some(log)
+        }
+        None => None,
+    };
+    if inputs.is_empty() {
+        eprintln!("nothing to transcribe");
+        return Ok(());
+    }
     dispatch(
         args.device,
         TranscribeTask {
             args,
             inputs,
             outputs,
+            log,
         },
     )?
+}
+
+/// `--output` and `--resume` identify inputs by id, so two inputs must not share one.
+fn refuse_duplicate_ids(inputs: &[Input]) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for input in inputs {
+        if let Some(other) = seen.insert(input.id.as_str(), &input.path) {
+            anyhow::bail!(
+                "{} and {} have the same id `{}`; --output identifies inputs by id, so give them \
+                 distinct ids (manifest `id` column, or file names) or transcribe them in separate runs",
+                other.display(),
+                input.path.display(),
+                input.id
+            );
+        }
+    }
+    Ok(())
 }
 
 struct TranscribeTask {
     args: TranscribeArgs,
     inputs: Vec<Input>,
     outputs: OutputFiles,
+    log: Option<JsonlOutput>,
 }
 
 /// The transcript files to write for each input.
@@ -182,7 +262,7 @@ impl OutputFiles {
 impl BackendTask for TranscribeTask {
     type Output = Result<()>;
     fn run<B: whisper_burn::backend::WhisperBackend>(
-        self,
+        mut self,
         device: B::Device,
         _kind: DeviceKind,
     ) -> Result<()> {
@@ -219,6 +299,10 @@ impl BackendTask for TranscribeTask {
             };
             for (input, t) in chunk.iter().zip(&transcripts) {
                 self.outputs.write(input, t)?;
+                // Last, so that an id in the log means its other files are written too.
+                if let Some(log) = &mut self.log {
+                    log.append(&transcript_json(input, t))?;
+                }
                 bar.suspend(|| print_transcript(input, t, self.args.json));
                 bar.inc(1);
             }
@@ -279,9 +363,9 @@ fn progress(n: usize) -> ProgressBar {
     bar
 }
 
-fn print_transcript(input: &Input, t: &Transcript, json: bool) {
-    if json {
-        let v = serde_json::json!({
+/// The object `--json` prints and `--output` appends for one input.
+fn transcript_json(input: &Input, t: &Transcript) -> serde_json::Value {
+    serde_json::json!({
             "id": input.id,
             "text": t.text,
             "tokens": t.tokens,
@@ -294,8 +378,12 @@ fn print_transcript(input: &Input, t: &Transcript, json: bool) {
             "accepted": t.accepted,
             "draft_s": t.draft_s,
             "segments": t.segments.iter().map(|s| serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text})).collect::<Vec<_>>(),
-        });
-        println!("{v}");
+    })
+}
+
+fn print_transcript(input: &Input, t: &Transcript, json: bool) {
+    if json {
+        println!("{}", transcript_json(input, t));
     } else {
         println!("{}", t.text);
     }
