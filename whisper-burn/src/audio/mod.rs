@@ -20,6 +20,7 @@ use symphonia::core::sample::Sample;
 
 use crate::{Result, WhisperError};
 
+mod mp4_edit;
 mod resample;
 pub use resample::resample;
 use resample::StreamResampler;
@@ -94,8 +95,10 @@ pub fn decode_audio_bytes_limited(
 /// rate midway: each run of one rate is resampled on its own).
 struct Mono16k {
     limits: DecodeLimits,
-    /// The stream's length as its container declares it, in seconds, when it does.
-    declared_s: Option<f64>,
+    /// The span of the decoded media that is the audio (priming and padding cut away).
+    span: Span,
+    /// Seconds of media decoded so far, including what the span cut away.
+    media_s: f64,
     resampler: Option<StreamResampler>,
     /// Seconds of input in the runs already finished.
     finished_s: f64,
@@ -104,10 +107,11 @@ struct Mono16k {
 }
 
 impl Mono16k {
-    fn new(limits: DecodeLimits, declared_s: Option<f64>) -> Self {
+    fn new(limits: DecodeLimits, span: Span) -> Self {
         Self {
             limits,
-            declared_s,
+            span,
+            media_s: 0.0,
             resampler: None,
             finished_s: 0.0,
             scratch: Vec::new(),
@@ -134,19 +138,10 @@ impl Mono16k {
         let Some(resampler) = self.resampler.as_mut() else {
             return Ok(());
         };
-        if let Some(declared_s) = self.declared_s {
-            // Decoders pad the last frame (Opus in WebM leaves ~13 ms that the container's
-            // duration excludes): drop what lies past the declared end, when that is padding
-            // (a short tail), never audio the container miscounted.
-            let decoded_s = self.finished_s + resampler.input_s();
-            let room = ((declared_s - decoded_s) * spec.rate as f64)
-                .round()
-                .max(0.0) as usize;
-            let excess_s = (self.scratch.len().saturating_sub(room)) as f64 / spec.rate as f64;
-            if excess_s > 0.0 && excess_s <= MAX_TRIMMED_PADDING_S {
-                self.scratch.truncate(room);
-            }
-        }
+        let (keep_from, keep_to) = self.span.keep(self.media_s, self.scratch.len(), spec.rate);
+        self.media_s += self.scratch.len() as f64 / spec.rate as f64;
+        self.scratch.truncate(keep_to);
+        self.scratch.drain(..keep_from);
         resampler.push(&self.scratch, &mut self.out);
         if self.finished_s + resampler.input_s() > self.limits.max_duration_s {
             return Err(WhisperError::AudioTooLong {
@@ -168,6 +163,59 @@ impl Mono16k {
         // Whoever holds the audio (a server's queue) holds its length, not the growth slack.
         self.out.shrink_to_fit();
         self.out
+    }
+}
+
+/// Which part of the decoded media is audio.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start_s: f64,
+    end_s: Option<f64>,
+    /// The end is exact (an edit list), not a duration that may be rounded or miscounted.
+    exact_end: bool,
+}
+
+impl Span {
+    /// From an MP4 edit list when there is one, else from the container's duration.
+    fn of(edit: Option<mp4_edit::Edit>, params: &CodecParameters) -> Self {
+        match edit {
+            Some(e) => Span {
+                start_s: e.start_s,
+                end_s: e.duration_s.map(|d| e.start_s + d),
+                exact_end: true,
+            },
+            None => Span {
+                start_s: 0.0,
+                end_s: declared_duration_s(params),
+                exact_end: false,
+            },
+        }
+    }
+
+    /// The range of a buffer of `frames` at `rate_hz`, starting at `media_s`, to keep.
+    /// Past an inexact end only a short tail is dropped (padding), never audio the
+    /// container miscounted.
+    fn keep(&self, media_s: f64, frames: usize, rate_hz: u32) -> (usize, usize) {
+        let at = |t: f64| {
+            ((t - media_s) * rate_hz as f64)
+                .round()
+                .clamp(0.0, frames as f64) as usize
+        };
+        let from = at(self.start_s);
+        let to = match self.end_s {
+            Some(end_s) => {
+                let to = at(end_s).max(from);
+                // How far the media has run past the end, this buffer included.
+                let past_end_s = media_s + frames as f64 / rate_hz as f64 - end_s;
+                if self.exact_end || past_end_s <= MAX_TRIMMED_PADDING_S {
+                    to
+                } else {
+                    frames
+                }
+            }
+            None => frames,
+        };
+        (from, to)
     }
 }
 
@@ -228,13 +276,14 @@ fn decode_to_mono(
     extension_hint: Option<&str>,
     limits: DecodeLimits,
 ) -> Result<Vec<f32>> {
+    let edit = mp4_edit::audio_edit(&bytes);
     let mut format = open_container(bytes, extension_hint)?;
     let (track_id, codec_params) = select_audio_track(format.as_ref())?;
     let mut decoder = codecs()
         .make(&codec_params, &DecoderOptions::default())
         .map_err(|err| codec_error(&codec_params, err))?;
 
-    let mut mono = Mono16k::new(limits, declared_duration_s(&codec_params));
+    let mut mono = Mono16k::new(limits, Span::of(edit, &codec_params));
     let mut decoded_packets = 0usize;
     let mut consecutive_bad_packets = 0usize;
     let mut last_error: Option<String> = None;
