@@ -21,3 +21,8 @@ pub use error::{Result, SpecError};
 pub use policy::DraftLength;
 pub use speculative::SpeculativeDecoder;
 pub use stats::SpecStats;
+
+/// The README's Rust examples, compiled as doc tests (`cargo test --doc -p spec-engine`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
