@@ -14,7 +14,8 @@ use std::time::Instant;
 use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::greedy::{prefill_choose, Chooser};
 use whisper_burn::decoding::sampling::RowSampler;
-use whisper_burn::decoding::{DecodeRequest, SequenceResult, WindowDecoder};
+use whisper_burn::decoding::{DecodeRequest, SequenceResult, StopRule, WindowDecoder};
+use whisper_burn::DecoderState;
 use whisper_burn::{Result as WResult, Whisper, WhisperError};
 
 /// A proposer plus a draft-length policy.
@@ -36,6 +37,7 @@ struct Row {
     done: bool,
     /// The row's sampler (`None`: greedy).
     sampler: Option<RowSampler>,
+    stop: StopRule,
 }
 
 impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
@@ -54,26 +56,55 @@ impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
         }
     }
 
+    /// Prefill, then propose → verify → accept until every row has stopped.
     fn run(
         &mut self,
         model: &Whisper<B>,
         encoder_out: Tensor<B, 3>,
         req: &DecodeRequest,
     ) -> crate::Result<Vec<SequenceResult>> {
-        let t0 = Instant::now();
-        let debug = std::env::var("SPEC_DEBUG").is_ok();
+        let trace = Trace::from_env();
         let chooser = Chooser::for_request(model, req);
+        let (mut state, mut rows, mut active) =
+            self.start(model, encoder_out, req, &chooser, &trace)?;
+        let max_pos = model.config.max_target_positions;
+        while !active.is_empty() {
+            let (proposals, draft_s_per_row) =
+                self.propose(&rows, &active, req, &state, max_pos)?;
+            let (verdicts, main_s) =
+                verify_proposals(model, &mut state, &rows, &active, &proposals, req, &chooser)?;
+            let longest = proposals.iter().map(Proposal::len).max().unwrap_or(0);
+            self.record_costs(active.len(), longest, draft_s_per_row, main_s, &trace);
+            let pass = Pass {
+                proposals: &proposals,
+                verdicts: &verdicts,
+                longest,
+                draft_s_per_row,
+                main_s,
+            };
+            active = self.accept(&mut rows, &mut state, &active, &pass);
+        }
+        trace.totals(&self.totals);
+        Ok(rows.into_iter().map(|r| r.result).collect())
+    }
+
+    /// Prefills the main model, starts the draft, and commits each row's first token.
+    /// Returns the state, the rows and the rows still going (their slots in the state).
+    fn start(
+        &mut self,
+        model: &Whisper<B>,
+        encoder_out: Tensor<B, 3>,
+        req: &DecodeRequest,
+        chooser: &Chooser<B>,
+        trace: &Trace,
+    ) -> crate::Result<(DecoderState<B>, Vec<Row>, Vec<usize>)> {
+        let t0 = Instant::now();
         let (mut state, first, no_speech) =
-            prefill_choose(model, encoder_out.clone(), req, &chooser)?;
+            prefill_choose(model, encoder_out.clone(), req, chooser)?;
         let t1 = Instant::now();
         self.proposer.begin(model, &state, &encoder_out, req)?;
-        if debug {
-            eprintln!(
-                "prefill {:.1} ms, draft begin {:.1} ms",
-                (t1 - t0).as_secs_f64() * 1e3,
-                t1.elapsed().as_secs_f64() * 1e3
-            );
-        }
+        trace.start(t1 - t0, t1.elapsed());
+        let max_pos = model.config.max_target_positions;
         let mut rows: Vec<Row> = no_speech
             .iter()
             .enumerate()
@@ -87,105 +118,67 @@ impl<B: WhisperBackend, P: Proposer<B>> SpeculativeDecoder<B, P> {
                 history: RowHistory::default(),
                 done: false,
                 sampler: req.sampler(r),
+                stop: req.stop_rule(r, max_pos),
             })
             .collect();
-        for (i, (t, logprob)) in first.into_iter().enumerate() {
-            commit(
-                &mut rows[i],
-                &[t],
-                &[logprob],
-                req,
-                model.config.max_target_positions,
-                i,
-            );
+        for (row, (t, logprob)) in rows.iter_mut().zip(first) {
+            commit(row, &[t], &[logprob]);
         }
-        let mut active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
+        let active: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].done).collect();
         if active.len() != rows.len() {
             state.select_rows(&active);
         }
-        while !active.is_empty() {
-            let (proposals, draft_s_per_row) = self.propose(
-                &rows,
-                &active,
-                req,
-                &state,
-                model.config.max_target_positions,
-            )?;
-            let t = Instant::now();
-            let verify_rows: Vec<VerifyRow> = active
-                .iter()
-                .zip(&proposals)
-                .map(|(r, p)| VerifyRow {
-                    pending: *rows[*r].result.tokens.last().unwrap_or(&req.eot),
-                    proposals: &p.tokens,
-                    generated: &rows[*r].result.tokens,
-                    sampling: rows[*r].sampler,
-                })
-                .collect();
-            let verdicts = verify(
-                model,
-                &mut state,
-                &verify_rows,
-                req.filters,
-                &chooser,
-                req.eot,
-            )?;
-            let main_s = t.elapsed().as_secs_f64();
-            let longest = proposals.iter().map(Proposal::len).max().unwrap_or(0);
-            let draft_pass_s = draft_s_per_row * active.len() as f64;
-            self.costs.record(
-                active.len(),
-                longest,
-                draft_pass_s,
-                active.len() * (longest + 1),
-                main_s,
+        Ok((state, rows, active))
+    }
+
+    /// Feeds the measured costs of one pass to the cost model (the adaptive policy's input).
+    fn record_costs(
+        &mut self,
+        rows: usize,
+        longest: usize,
+        draft_s_per_row: f64,
+        main_s: f64,
+        trace: &Trace,
+    ) {
+        let draft_pass_s = draft_s_per_row * rows as f64;
+        self.costs
+            .record(rows, longest, draft_pass_s, rows * (longest + 1), main_s);
+        trace.pass(rows, longest, draft_pass_s, main_s);
+    }
+
+    /// Commits each row's verdict, rolls its cache back to the accepted prefix, and drops
+    /// the rows that stopped. Returns the rows still going.
+    fn accept(
+        &mut self,
+        rows: &mut [Row],
+        state: &mut DecoderState<B>,
+        active: &[usize],
+        pass: &Pass,
+    ) -> Vec<usize> {
+        let mut keep = Vec::new();
+        for (slot, (r, v)) in active.iter().zip(pass.verdicts).enumerate() {
+            let row = &mut rows[*r];
+            row.result.draft_s += pass.draft_s_per_row;
+            record(
+                row,
+                pass.proposals[slot].len(),
+                v,
+                pass.main_s / active.len() as f64,
+                &mut self.totals,
             );
-            if debug {
-                eprintln!(
-                    "pass: rows {} longest {longest} draft {:.1} ms verify {:.1} ms",
-                    active.len(),
-                    draft_pass_s * 1e3,
-                    main_s * 1e3
-                );
-            }
-            let mut keep = Vec::new();
-            for (slot, (r, v)) in active.iter().zip(&verdicts).enumerate() {
-                let row = &mut rows[*r];
-                row.result.draft_s += draft_s_per_row;
-                record(
-                    row,
-                    proposals[slot].len(),
-                    v,
-                    main_s / active.len() as f64,
-                    &mut self.totals,
-                );
-                commit(
-                    row,
-                    &v.tokens,
-                    &v.logprobs,
-                    req,
-                    model.config.max_target_positions,
-                    *r,
-                );
-                let fed_valid = state.len(slot) - (longest + 1) + 1 + v.accepted;
-                state.truncate(slot, fed_valid);
-                if !row.done {
-                    keep.push(slot);
-                }
-            }
-            if keep.len() != active.len() {
-                state.select_rows(&keep);
-                active = keep.iter().map(|s| active[*s]).collect();
+            commit(row, &v.tokens, &v.logprobs);
+            // The pass fed the pending token and `longest` proposals; keep the pending
+            // token's entry and the accepted ones.
+            let fed_valid = state.len(slot) - (pass.longest + 1) + 1 + v.accepted;
+            state.truncate(slot, fed_valid);
+            if !row.done {
+                keep.push(slot);
             }
         }
-        if debug {
-            eprintln!(
-                "spec totals: {:?}; run {:.1} ms",
-                self.totals,
-                t0.elapsed().as_secs_f64() * 1e3
-            );
+        if keep.len() != active.len() {
+            state.select_rows(&keep);
         }
-        Ok(rows.into_iter().map(|r| r.result).collect())
+        keep.iter().map(|s| active[*s]).collect()
     }
 
     fn propose(
@@ -262,26 +255,93 @@ fn record(row: &mut Row, drafted: usize, v: &Verdict, main_s: f64, totals: &mut 
     totals.main_s += main_s;
 }
 
-/// Appends the main model's tokens with greedy's exact stopping rules.
-fn commit(
-    row: &mut Row,
-    tokens: &[u32],
-    logprobs: &[f32],
-    req: &DecodeRequest,
-    max_pos: usize,
-    r: usize,
-) {
+/// Appends the main model's tokens under the window's one stop rule
+/// ([`SequenceResult::commit`], which greedy decoding uses too).
+fn commit(row: &mut Row, tokens: &[u32], logprobs: &[f32]) {
     for (t, lp) in tokens.iter().zip(logprobs) {
-        row.result.sum_logprob += lp;
-        if *t == req.eot {
+        if !row.result.commit(*t, *lp, &row.stop) {
             row.done = true;
             return;
         }
-        row.result.tokens.push(*t);
-        let n = row.result.tokens.len();
-        if n >= req.max_new_tokens || req.prompts[r].len() + n >= max_pos {
-            row.done = true;
-            return;
+    }
+}
+
+/// One verification pass over the rows still going.
+struct Pass<'a> {
+    proposals: &'a [Proposal],
+    verdicts: &'a [Verdict],
+    /// Longest proposal: every row was fed this many tokens plus its pending one.
+    longest: usize,
+    draft_s_per_row: f64,
+    main_s: f64,
+}
+
+/// Runs the main model once over each row's pending token and proposals; returns the
+/// verdicts and the seconds it took.
+fn verify_proposals<B: WhisperBackend>(
+    model: &Whisper<B>,
+    state: &mut DecoderState<B>,
+    rows: &[Row],
+    active: &[usize],
+    proposals: &[Proposal],
+    req: &DecodeRequest,
+    chooser: &Chooser<B>,
+) -> crate::Result<(Vec<Verdict>, f64)> {
+    let t = Instant::now();
+    let verify_rows: Vec<VerifyRow> = active
+        .iter()
+        .zip(proposals)
+        .map(|(r, p)| VerifyRow {
+            pending: *rows[*r].result.tokens.last().unwrap_or(&req.eot),
+            proposals: &p.tokens,
+            generated: &rows[*r].result.tokens,
+            sampling: rows[*r].sampler,
+        })
+        .collect();
+    let verdicts = verify(model, state, &verify_rows, req.filters, chooser, req.eot)?;
+    Ok((verdicts, t.elapsed().as_secs_f64()))
+}
+
+/// `SPEC_DEBUG=1`: per-pass timings on stderr.
+struct Trace {
+    enabled: bool,
+    t0: Instant,
+}
+
+impl Trace {
+    fn from_env() -> Self {
+        Self {
+            enabled: std::env::var_os("SPEC_DEBUG").is_some(),
+            t0: Instant::now(),
+        }
+    }
+
+    fn start(&self, prefill: std::time::Duration, draft_begin: std::time::Duration) {
+        if self.enabled {
+            eprintln!(
+                "prefill {:.1} ms, draft begin {:.1} ms",
+                prefill.as_secs_f64() * 1e3,
+                draft_begin.as_secs_f64() * 1e3
+            );
+        }
+    }
+
+    fn pass(&self, rows: usize, longest: usize, draft_s: f64, main_s: f64) {
+        if self.enabled {
+            eprintln!(
+                "pass: rows {rows} longest {longest} draft {:.1} ms verify {:.1} ms",
+                draft_s * 1e3,
+                main_s * 1e3
+            );
+        }
+    }
+
+    fn totals(&self, totals: &SpecStats) {
+        if self.enabled {
+            eprintln!(
+                "spec totals: {totals:?}; run {:.1} ms",
+                self.t0.elapsed().as_secs_f64() * 1e3
+            );
         }
     }
 }

@@ -30,6 +30,30 @@ impl SequenceResult {
     pub fn avg_logprob(&self) -> f32 {
         self.sum_logprob / (self.tokens.len() as f32 + 1.0)
     }
+
+    /// Adds the main model's choice for the sequence's next position, under the window's
+    /// stop rule: end-of-text ends the sequence (its log-prob counted, the token not kept),
+    /// and so does the token that reaches `max_new_tokens` or the model's last position.
+    /// Returns whether the sequence goes on. Greedy, sampling and speculative decoding all
+    /// commit through here, so they stop at the same token.
+    pub fn commit(&mut self, token: u32, logprob: f32, rule: &StopRule) -> bool {
+        self.sum_logprob += logprob;
+        if token == rule.eot {
+            return false;
+        }
+        self.tokens.push(token);
+        let n = self.tokens.len();
+        n < rule.max_new_tokens && n < rule.max_tokens_by_position
+    }
+}
+
+/// When a window's sequence stops (see [`SequenceResult::commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRule {
+    pub eot: u32,
+    pub max_new_tokens: usize,
+    /// Most generated tokens before the prompt and they fill the model's positions.
+    pub max_tokens_by_position: usize,
 }
 
 /// The decoding problem of one batch: prompts, stop token, rules.
@@ -56,6 +80,15 @@ pub struct DecodeRequest<'a> {
 }
 
 impl DecodeRequest<'_> {
+    /// Row `row`'s stop rule for a model with `max_positions` decoder positions.
+    pub fn stop_rule(&self, row: usize, max_positions: usize) -> StopRule {
+        StopRule {
+            eot: self.eot,
+            max_new_tokens: self.max_new_tokens,
+            max_tokens_by_position: max_positions.saturating_sub(self.prompts[row].len()),
+        }
+    }
+
     /// Row `row`'s sampler (`None` when greedy).
     pub fn sampler(&self, row: usize) -> Option<RowSampler> {
         let start = self.window_start_frames.get(row).copied().unwrap_or(0) as u64;
@@ -263,19 +296,14 @@ pub fn greedy_decode<B: WhisperBackend>(
         })
         .collect();
     let mut active: Vec<usize> = (0..results.len()).collect();
-    let max_len = model.config.max_target_positions;
+    let rules: Vec<StopRule> = (0..results.len())
+        .map(|r| req.stop_rule(r, model.config.max_target_positions))
+        .collect();
     loop {
         let mut still = Vec::new();
         for (slot, row) in active.iter().enumerate() {
-            let r = &mut results[*row];
             let (next, logprob) = choices[slot];
-            r.sum_logprob += logprob;
-            let full = req.prompts[*row].len() + r.tokens.len() + 1 >= max_len;
-            if next == req.eot {
-                continue;
-            }
-            r.tokens.push(next);
-            if r.tokens.len() < req.max_new_tokens && !full {
+            if results[*row].commit(next, logprob, &rules[*row]) {
                 still.push(slot);
             }
         }

@@ -9,7 +9,7 @@ pub mod options;
 pub mod sampling;
 pub mod transfers;
 
-pub use greedy::{greedy_decode, DecodeRequest, SequenceResult};
+pub use greedy::{greedy_decode, DecodeRequest, SequenceResult, StopRule};
 pub use logit_filters::LogitFilters;
 pub use longform::{Segment, Transcript, WindowDecoder};
 pub use options::DecodeOptions;
