@@ -10,7 +10,6 @@ use crate::errors::{ApiError, ErrorCode};
 use crate::memory::Reservation;
 use crate::metrics::Metrics;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
@@ -179,12 +178,8 @@ impl JobQueue {
     }
 
     fn publish(&self, s: &QueueState) {
-        self.metrics
-            .queue_depth
-            .store(s.jobs.len() as u64, Ordering::Relaxed);
-        self.metrics
-            .queued_audio_ms
-            .store((s.audio_s.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+        self.metrics.queue_depth.set(s.jobs.len() as i64);
+        self.metrics.queued_audio_s.set(s.audio_s.max(0.0));
     }
 
     /// Drops jobs whose client went away.
@@ -193,9 +188,7 @@ impl JobQueue {
         s.jobs.retain(|j| j.is_live());
         let removed = before - s.jobs.len();
         if removed > 0 {
-            self.metrics
-                .cancelled
-                .fetch_add(removed as u64, Ordering::Relaxed);
+            self.metrics.cancelled.inc_by(removed as u64);
             s.audio_s = s.jobs.iter().map(Job::audio_s).sum();
             self.publish(s);
         }
@@ -337,7 +330,7 @@ mod tests {
         let (b, _rb) = job(DecodeOptions::default(), 1.0);
         q.push(b).unwrap();
         assert_eq!(q.len(), 1);
-        assert_eq!(q.metrics.cancelled.load(Ordering::Relaxed), 1);
+        assert_eq!(q.metrics.cancelled.get(), 1);
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.in_flight.dec();
     }
 }
 
@@ -120,7 +120,7 @@ impl AppState {
     pub fn admit(&self) -> Result<InFlight, ApiError> {
         match self.admission.clone().try_acquire_owned() {
             Ok(permit) => {
-                self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                self.metrics.in_flight.inc();
                 Ok(InFlight {
                     _permit: permit,
                     metrics: self.metrics.clone(),

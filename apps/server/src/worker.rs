@@ -6,7 +6,6 @@ use crate::errors::ApiError;
 use crate::metrics::Metrics;
 use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,7 +82,7 @@ pub fn spawn<B: WhisperBackend>(
                 info.multilingual,
                 info.device
             );
-            metrics.model_loaded.store(1, Ordering::Relaxed);
+            metrics.model_loaded.set(1);
             status.send_replace(ModelStatus::Ready(Arc::new(info)));
             for batch in batches {
                 run_batch(&engine, batch, &metrics);
@@ -147,9 +146,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
     // Clients that went away while the batch formed are not decoded.
     let (jobs, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(Job::is_live);
     if !gone.is_empty() {
-        metrics
-            .cancelled
-            .fetch_add(gone.len() as u64, Ordering::Relaxed);
+        metrics.cancelled.inc_by(gone.len() as u64);
     }
     if jobs.is_empty() {
         return;
@@ -186,7 +183,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
             tracing::warn!("batch of {n} failed ({err}); retrying its requests one at a time");
             for job in jobs {
                 if !job.is_live() {
-                    metrics.cancelled.fetch_add(1, Ordering::Relaxed);
+                    metrics.cancelled.inc();
                     continue;
                 }
                 let t1 = Instant::now();

@@ -13,7 +13,6 @@ use multipart::{ParsedForm, UploadForm, UploadedFile};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{OpenApi, Tags};
 use responses::*;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use whisper_burn::{DecodeOptions, Task};
@@ -164,7 +163,7 @@ impl Api {
             multilingual: None,
             error: None,
             queue_depth: s.queue.len() as u64,
-            in_flight: s.metrics.in_flight.load(Ordering::Relaxed),
+            in_flight: s.metrics.in_flight.get().max(0) as u64,
             version: env!("CARGO_PKG_VERSION").into(),
         };
         let status = s.status.borrow().clone();
@@ -297,7 +296,7 @@ async fn run_job(
             .acquire_owned()
             .await
             .map_err(|_| ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"))?;
-        state.metrics.decoding.fetch_add(1, Ordering::Relaxed);
+        state.metrics.decoding.inc();
         let ext = extension(filename.as_deref());
         let limits = whisper_burn::audio::DecodeLimits {
             max_duration_s: state.config.max_audio_s,
@@ -306,7 +305,7 @@ async fn run_job(
             whisper_burn::audio::decode_audio_bytes_limited(bytes, ext.as_deref(), limits)
         })
         .await;
-        state.metrics.decoding.fetch_sub(1, Ordering::Relaxed);
+        state.metrics.decoding.dec();
         match decoded {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => return Err(ApiError::from_audio(&e)),
