@@ -17,6 +17,9 @@ pub mod mel;
 pub mod model;
 pub mod pipeline;
 pub mod subtitles;
+/// Test fixtures for this workspace's tests (feature `testing`); not part of the API.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
 pub mod testing;
 pub mod tokenizer;
 pub mod weights;
