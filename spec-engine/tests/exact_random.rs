@@ -607,3 +607,77 @@ fn position_limit() {
         assert_eq!(out, reference, "{draft}");
     }
 }
+
+/// Temperature fallback (faster-whisper's rule: a window that repeats or is unlikely is
+/// decoded again at the next temperature, the best attempt kept) gives the same windows
+/// and tokens with a draft as without: the fallback runs through the one rule whatever
+/// the decoder, and each temperature's sampling is exact.
+#[test]
+fn speculative_equals_plain_with_temperature_fallback() {
+    let spec = TinySpec {
+        seed: 5,
+        encoder_layers: 1,
+        ..Default::default()
+    };
+    let main = load(&write_hf("main_fallback", &spec));
+    let close = TinySpec {
+        decoder_noise: Some((78, 0.03)),
+        ..spec.clone()
+    };
+    let close_dir = write_hf("close_fallback", &close);
+    let audio = [
+        synthetic_audio(910, 40.0),
+        synthetic_audio(911, 12.0),
+        synthetic_audio(912, 3.0),
+    ];
+    let inputs: Vec<&[f32]> = audio.iter().map(|a| a.as_slice()).collect();
+    let opts = DecodeOptions {
+        max_new_tokens: 60,
+        temperature_fallback: vec![0.2, 0.4, 0.6, 0.8, 1.0],
+        seed: 7,
+        ..options()
+    };
+    let reference = engine(&main, DraftSpec::None, DraftLength::default())
+        .transcribe_batch(&inputs, &opts)
+        .unwrap();
+    let fallbacks: Vec<usize> = reference.iter().map(|t| t.fallbacks).collect();
+    eprintln!("fallbacks per file {fallbacks:?}");
+    assert!(
+        fallbacks.iter().sum::<usize>() > 0,
+        "random weights should fail the quality checks somewhere"
+    );
+    let no_fallback = engine(&main, DraftSpec::None, DraftLength::default())
+        .transcribe_batch(
+            &inputs,
+            &DecodeOptions {
+                temperature_fallback: Vec::new(),
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+    assert_ne!(
+        reference.iter().map(all_tokens).collect::<Vec<_>>(),
+        no_fallback.iter().map(all_tokens).collect::<Vec<_>>(),
+        "the fallback changed nothing"
+    );
+    for (draft, policy) in [
+        (
+            DraftSpec::SelfQuantized {
+                bits: 8,
+                vocab: usize::MAX,
+                margin_frames: None,
+            },
+            DraftLength::Fixed(4),
+        ),
+        (DraftSpec::Model(close_dir), DraftLength::default()),
+    ] {
+        let out = engine(&main, draft.clone(), policy)
+            .transcribe_batch(&inputs, &opts)
+            .unwrap();
+        for (i, (a, b)) in reference.iter().zip(&out).enumerate() {
+            assert_eq!(all_tokens(a), all_tokens(b), "{draft}: file {i} differs");
+            assert_eq!(a.fallbacks, b.fallbacks, "{draft}: file {i}");
+            assert_eq!(a.windows, b.windows);
+        }
+    }
+}

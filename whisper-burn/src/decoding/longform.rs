@@ -1,6 +1,7 @@
 //! Transcription of audio of any length, as faster-whisper does it: 30 s windows, seek
 //! to the last timestamp, previous text as prompt. Several files advance in lock-step so
 //! their windows share encoder and decoder batches.
+use super::fallback::{best_of, Attempt};
 use super::greedy::{DecodeRequest, SequenceResult};
 use super::language::detect_language;
 use super::logit_filters::{LogitFilters, TIMESTAMP_STEP_S};
@@ -52,6 +53,9 @@ pub struct Transcript {
     pub drafted: usize,
     pub accepted: usize,
     pub draft_s: f64,
+    /// Windows decoded again at a higher temperature (see `DecodeOptions::temperature_fallback`).
+    #[serde(default)]
+    pub fallbacks: usize,
 }
 
 const FRAMES_PER_TIMESTAMP: usize = 2;
@@ -182,20 +186,81 @@ impl<B: WhisperBackend> Pipeline<B> {
             sampling: Sampling::from_temperature(opts.temperature, opts.seed)?,
             window_start_frames: active.iter().map(|i| files[*i].seek_frames).collect(),
         };
-        let results = decoder.decode(&self.model, encoder_out, &req)?;
+        let first = decoder.decode(&self.model, encoder_out.clone(), &req)?;
+        let attempts = self.with_fallback(first, &req, encoder_out, &windows, opts, decoder)?;
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;
-        for (slot, i) in active.iter().enumerate() {
+        for (i, kept) in active.iter().zip(&attempts) {
             let f = &mut files[*i];
+            let r = &kept.result;
             f.transcript.encode_s += encode_s;
             f.transcript.decode_s += decode_s;
             f.transcript.windows += 1;
-            f.transcript.main_passes += results[slot].main_passes;
-            f.transcript.drafted += results[slot].drafted;
-            f.transcript.accepted += results[slot].accepted;
-            f.transcript.draft_s += results[slot].draft_s;
-            self.advance(f, &results[slot], opts)?;
+            f.transcript.fallbacks += kept.fallbacks;
+            f.transcript.main_passes += r.main_passes;
+            f.transcript.drafted += r.drafted;
+            f.transcript.accepted += r.accepted;
+            f.transcript.draft_s += r.draft_s;
+            self.advance(f, r, kept.temperature, opts)?;
         }
         Ok(())
+    }
+
+    /// Judges each row's result and decodes the rows that fail again at each fallback
+    /// temperature in turn (those rows only, as one batch); returns each row's kept
+    /// attempt, with the passes of every attempt counted in it.
+    fn with_fallback(
+        &self,
+        first: Vec<SequenceResult>,
+        req: &DecodeRequest,
+        encoder_out: Tensor<B, 3>,
+        windows: &[Vec<f32>],
+        opts: &DecodeOptions,
+        decoder: &mut impl WindowDecoder<B>,
+    ) -> Result<Vec<Kept>> {
+        let judge = |r: SequenceResult, t: f32| -> Result<Attempt> {
+            let text_tokens: Vec<u32> = r.tokens.iter().copied().filter(|t| *t < req.eot).collect();
+            let text = self.tokenizer.decode(&text_tokens)?;
+            Ok(Attempt::judge(r, &text, t, opts))
+        };
+        let mut tried: Vec<Vec<Attempt>> = first
+            .into_iter()
+            .map(|r| judge(r, opts.temperature).map(|a| vec![a]))
+            .collect::<Result<_>>()?;
+        for &temperature in &opts.temperature_fallback {
+            let failing: Vec<usize> = (0..tried.len())
+                .filter(|r| tried[*r].last().is_some_and(|a| a.needs_fallback))
+                .collect();
+            if failing.is_empty() {
+                break;
+            }
+            let idx: Vec<i64> = failing.iter().map(|r| *r as i64).collect();
+            let idx = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(idx, [failing.len()]),
+                &self.model.device,
+            );
+            let sub_windows: Vec<Vec<f32>> = failing.iter().map(|r| windows[*r].clone()).collect();
+            let pick = |v: &[usize]| failing.iter().map(|r| v[*r]).collect::<Vec<usize>>();
+            let sub = DecodeRequest {
+                filters: req.filters,
+                prompts: failing.iter().map(|r| req.prompts[*r].clone()).collect(),
+                sot_index: pick(&req.sot_index),
+                eot: req.eot,
+                no_speech: req.no_speech,
+                max_new_tokens: req.max_new_tokens,
+                mel_windows: &sub_windows,
+                audio_mel_frames: pick(&req.audio_mel_frames),
+                sampling: Sampling::from_temperature(temperature, opts.seed)?,
+                window_start_frames: pick(&req.window_start_frames),
+            };
+            let results = decoder.decode(&self.model, encoder_out.clone().select(0, idx), &sub)?;
+            for (r, result) in failing.iter().zip(results) {
+                tried[*r].push(judge(result, temperature)?);
+            }
+        }
+        Ok(tried
+            .into_iter()
+            .map(|attempts| keep(attempts, opts))
+            .collect())
     }
 
     fn fill_languages(
@@ -250,7 +315,13 @@ impl<B: WhisperBackend> Pipeline<B> {
     }
 
     /// Turns one window's tokens into segments and moves the seek position.
-    fn advance(&self, f: &mut FileState, r: &SequenceResult, opts: &DecodeOptions) -> Result<()> {
+    fn advance(
+        &self,
+        f: &mut FileState,
+        r: &SequenceResult,
+        temperature: f32,
+        opts: &DecodeOptions,
+    ) -> Result<()> {
         let segment_frames = f.segment_frames();
         let offset_s = f.seek_frames as f32 * FRAME_S;
         let skip = match (opts.no_speech_threshold, opts.log_prob_threshold) {
@@ -317,10 +388,46 @@ impl<B: WhisperBackend> Pipeline<B> {
             });
         }
         f.all_tokens.extend_from_slice(toks);
-        if !opts.condition_on_previous_text {
+        if !opts.condition_on_previous_text || temperature > opts.prompt_reset_on_temperature {
             f.prompt_reset_since = f.all_tokens.len();
         }
         Ok(())
+    }
+}
+
+/// A row's kept attempt, with the work of every attempt counted in its result.
+struct Kept {
+    result: SequenceResult,
+    temperature: f32,
+    fallbacks: usize,
+}
+
+/// The first attempt that passed, else the best of all (see [`best_of`]).
+fn keep(attempts: Vec<Attempt>, opts: &DecodeOptions) -> Kept {
+    let fallbacks = attempts.len() - 1;
+    let (mut main_passes, mut drafted, mut accepted, mut draft_s) = (0, 0, 0, 0.0);
+    for a in &attempts {
+        main_passes += a.result.main_passes;
+        drafted += a.result.drafted;
+        accepted += a.result.accepted;
+        draft_s += a.result.draft_s;
+    }
+    let chosen = match attempts.iter().position(|a| !a.needs_fallback) {
+        Some(i) => attempts.into_iter().nth(i),
+        None => best_of(attempts, opts),
+    };
+    let (mut result, temperature) = chosen.map_or_else(
+        || (SequenceResult::default(), opts.temperature),
+        |a| (a.result, a.temperature),
+    );
+    result.main_passes = main_passes;
+    result.drafted = drafted;
+    result.accepted = accepted;
+    result.draft_s = draft_s;
+    Kept {
+        result,
+        temperature,
+        fallbacks,
     }
 }
 

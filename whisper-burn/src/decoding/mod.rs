@@ -1,6 +1,7 @@
 //! Decoding: Whisper's logit rules, greedy and beam search, long-form transcription.
 pub mod beam;
 pub mod device;
+pub mod fallback;
 pub mod greedy;
 pub mod language;
 pub mod logit_filters;

@@ -28,6 +28,27 @@ pub struct DecodeOptions {
     /// Skip a window whose no-speech probability is above this and average log-prob low.
     pub no_speech_threshold: Option<f32>,
     pub log_prob_threshold: Option<f32>,
+    /// Temperatures to decode a window again at, in order, when it fails the quality
+    /// checks (faster-whisper's `temperature` list after its first entry: `[0.2, 0.4, 0.6,
+    /// 0.8, 1.0]`). Empty: no fallback (the default, so that plain greedy decoding is what
+    /// it says).
+    #[serde(default)]
+    pub temperature_fallback: Vec<f32>,
+    /// A window whose text's gzip compression ratio is above this needs a fallback.
+    #[serde(default = "default_compression_ratio_threshold")]
+    pub compression_ratio_threshold: Option<f32>,
+    /// After a window decoded above this temperature, the next window is not prompted with
+    /// the previous text (faster-whisper's `prompt_reset_on_temperature`).
+    #[serde(default = "default_prompt_reset_on_temperature")]
+    pub prompt_reset_on_temperature: f32,
+}
+
+fn default_compression_ratio_threshold() -> Option<f32> {
+    Some(2.4)
+}
+
+fn default_prompt_reset_on_temperature() -> f32 {
+    0.5
 }
 
 impl Default for DecodeOptions {
@@ -44,6 +65,9 @@ impl Default for DecodeOptions {
             seed: 0,
             no_speech_threshold: Some(0.6),
             log_prob_threshold: Some(-1.0),
+            temperature_fallback: Vec::new(),
+            compression_ratio_threshold: default_compression_ratio_threshold(),
+            prompt_reset_on_temperature: default_prompt_reset_on_temperature(),
         }
     }
 }

@@ -79,6 +79,15 @@ pub struct TranscribeArgs {
     /// Seed of the sampling streams (same seed, same inputs: same transcript).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Decode a window again at these temperatures, in order, when its text repeats
+    /// (compression ratio above --compression-ratio-threshold) or is unlikely (average
+    /// log-probability below -1), keeping the best attempt, as faster-whisper does with
+    /// `0.2,0.4,0.6,0.8,1.0`. Off by default. Exact with a draft too.
+    #[arg(long, value_delimiter = ',')]
+    pub temperature_fallback: Vec<f32>,
+    /// Compression ratio above which a window's text counts as repetitive.
+    #[arg(long, default_value_t = 2.4)]
+    pub compression_ratio_threshold: f32,
     /// One JSON object per input.
     #[arg(long)]
     pub json: bool,
@@ -320,6 +329,20 @@ pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
     if args.beam_size > 1 && args.temperature != 0.0 {
         anyhow::bail!("--beam-size > 1 is deterministic; it cannot be combined with --temperature");
     }
+    if args.beam_size > 1 && !args.temperature_fallback.is_empty() {
+        anyhow::bail!(
+            "--beam-size > 1 cannot be combined with --temperature-fallback (its retries sample)"
+        );
+    }
+    if let Some(t) = args
+        .temperature_fallback
+        .iter()
+        .find(|t| !(**t > 0.0 && **t <= 1.0))
+    {
+        anyhow::bail!(
+            "--temperature-fallback temperatures must be above 0 and at most 1 (got {t})"
+        );
+    }
     let draft_length = match args.draft_tokens {
         Some(k) if k >= 1 => DraftLength::Fixed(k),
         Some(_) => anyhow::bail!("--draft-tokens must be at least 1"),
@@ -341,6 +364,8 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
         timestamps: args.timestamps,
         temperature: args.temperature,
         seed: args.seed,
+        temperature_fallback: args.temperature_fallback.clone(),
+        compression_ratio_threshold: Some(args.compression_ratio_threshold),
         initial_prompt: args
             .initial_prompt
             .as_deref()
@@ -377,6 +402,7 @@ fn transcript_json(input: &Input, t: &Transcript) -> serde_json::Value {
             "drafted": t.drafted,
             "accepted": t.accepted,
             "draft_s": t.draft_s,
+        "fallbacks": t.fallbacks,
             "segments": t.segments.iter().map(|s| serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text})).collect::<Vec<_>>(),
     })
 }
