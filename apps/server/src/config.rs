@@ -68,6 +68,11 @@ pub struct ServerConfig {
     /// On SIGTERM / ctrl-c, how long to wait for in-flight requests before exiting.
     #[arg(long, default_value_t = 300)]
     pub shutdown_timeout_s: u64,
+    /// Decode a window again at these temperatures, in order, when its text repeats or is
+    /// unlikely (faster-whisper's rule; e.g. `0.2,0.4,0.6,0.8,1.0`), as OpenAI's API does
+    /// for temperature 0. Off by default: answers are then the model's greedy output.
+    #[arg(long, value_delimiter = ',')]
+    pub temperature_fallback: Vec<f32>,
     /// Skip the short warm-up inference after loading.
     #[arg(long)]
     pub no_warmup: bool,
@@ -101,6 +106,7 @@ impl Default for ServerConfig {
             decode_concurrency: default_decode_concurrency(),
             retry_after_s: 1,
             shutdown_timeout_s: 300,
+            temperature_fallback: Vec::new(),
             no_warmup: false,
         }
     }
@@ -148,6 +154,13 @@ impl ServerConfig {
         }
         if self.max_queued_audio_s.is_nan() || self.max_queued_audio_s <= 0.0 {
             bail!("--max-queued-audio-s must be a positive number");
+        }
+        if let Some(t) = self
+            .temperature_fallback
+            .iter()
+            .find(|t| !(**t > 0.0 && **t <= 1.0))
+        {
+            bail!("--temperature-fallback temperatures must be above 0 and at most 1 (got {t})");
         }
         self.draft
             .parse::<spec_engine::DraftSpec>()

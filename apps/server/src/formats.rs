@@ -1,6 +1,5 @@
 //! Text output formats (plain text, SubRip, WebVTT), language names, and the per-segment
 //! statistics OpenAI's `verbose_json` reports.
-use std::io::Write as _;
 
 /// `response_format` of the OpenAI-compatible endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,20 +45,7 @@ impl ResponseFormat {
 
 pub use whisper_burn::subtitles::{timestamp, to_srt, to_text, to_vtt};
 
-/// Whisper's gzip-style compression ratio of a text (repetitive text compresses well).
-pub fn compression_ratio(text: &str) -> f64 {
-    if text.is_empty() {
-        return 0.0;
-    }
-    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    if enc.write_all(text.as_bytes()).is_err() {
-        return 0.0;
-    }
-    match enc.finish() {
-        Ok(c) if !c.is_empty() => text.len() as f64 / c.len() as f64,
-        _ => 0.0,
-    }
-}
+pub use whisper_burn::decoding::fallback::compression_ratio;
 
 /// Whisper's language codes and English names (`verbose_json` reports the name).
 pub const LANGUAGE_NAMES: [(&str, &str); 100] = [

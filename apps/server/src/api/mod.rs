@@ -77,6 +77,7 @@ impl Api {
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
+            temperature_fallback: self.state.config.temperature_fallback.clone(),
             ..Default::default()
         };
         let file = form.take_file()?;
@@ -265,6 +266,7 @@ impl Api {
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
+            temperature_fallback: self.state.config.temperature_fallback.clone(),
             ..Default::default()
         };
         let file = form.take_file()?;
