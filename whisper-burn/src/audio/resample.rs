@@ -1,3 +1,20 @@
+// Kept over rubato (measured 2026-12-03 against rubato 5.1.0; ffmpeg
+// `aresample=16000:resampler=soxr:precision=33:cheby=1` of the same mono signal as reference).
+// Command: `cargo run --release -p whisper-burn --example resampler_compare`; machine: Intel(R)
+// Xeon(R) Processor @ 2.80GHz, nproc 2 (shared VM). Tables and conclusion:
+// bench-results/2026-12-03-resampler-rubato/README.md. Against rubato's best, `Fft`:
+// - SER vs soxr (dB), ours / rubato with its sub-sample delay removed for it: 44.1 kHz
+//   75.2 / 72.9 (jfk) and 40.4 / 39.2 (sonnet), 22.05 kHz 75.2 / 68.4, 96 kHz 75.2 / 69.8;
+//   rubato better at 48 kHz (75.2 / 83.2) and 8 kHz (102.6 / 112.7). As delivered, rubato's
+//   output lags by 0.18-0.5 output samples at 44.1, 22.05 and 96 kHz (SER 14-23 dB); ours has
+//   no delay at any rate.
+// - Log-mel features, mean |difference| vs soxr on jfk: ours 7e-6 to 8e-6, rubato 1.6e-4 to
+//   4.4e-4 at 44.1, 22.05 and 96 kHz (its 7-8 kHz roll-off moves with the rate); ours is also
+//   closer to ffmpeg's default resampler, which the reference Whisper pipelines use.
+// - rubato is better where the 80 dB log-mel range does not reach, and faster: tones above
+//   8 kHz leave -140 to -150 dB vs ours -91 (8.5 kHz) to -118 dB (15 kHz); 0-7 kHz SER 120-127 vs
+//   102-106 dB; 60 s at 44.1 kHz in 19-24 ms vs ours 40-54 ms on one thread (27-34 ms on 2),
+//   at 48 kHz 25-41 vs 40-52 ms (24-31 ms on 2).
 //! Band-limited resampling to 16 kHz: a Kaiser-windowed sinc evaluated at exact rational
 //! positions (polyphase table), for a whole signal or for a stream pushed in pieces.
 use rayon::prelude::*;
