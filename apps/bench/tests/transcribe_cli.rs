@@ -143,3 +143,48 @@ fn initial_prompt_conditions_the_transcript() {
         "the prompt changed nothing"
     );
 }
+
+/// Browser, phone and messaging uploads through the CLI (generated from `jfk.flac` with
+/// ffmpeg, installed by `scripts/setup.sh`): each gives the FLAC's transcript.
+#[test]
+fn upload_formats_give_the_flac_transcript() {
+    let dir = out_dir("formats");
+    std::fs::create_dir_all(&dir).unwrap();
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let mut files = Vec::new();
+    for (name, args) in [
+        ("jfk.webm", &["-c:a", "libopus", "-b:a", "64k"][..]),
+        (
+            "jfk.ogg",
+            &["-c:a", "libopus", "-b:a", "32k", "-ac", "1"][..],
+        ),
+        ("jfk.m4a", &["-c:a", "aac", "-b:a", "128k"][..]),
+        ("jfk.mp3", &["-c:a", "libmp3lame", "-b:a", "128k"][..]),
+    ] {
+        let path = dir.join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i", &jfk])
+            .args(args)
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed (bash scripts/setup.sh)");
+        assert!(status.success(), "ffmpeg {name}");
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let flac = transcribe(&[&jfk]);
+    let expected = String::from_utf8_lossy(&flac.stdout).trim().to_string();
+    assert!(
+        expected.contains("ask not what your country can do for you"),
+        "{expected}"
+    );
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = transcribe(&args);
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines.len(), files.len(), "{lines:?}");
+    for (file, line) in files.iter().zip(&lines) {
+        assert_eq!(line, &expected, "{file}");
+    }
+}
