@@ -70,15 +70,20 @@ struct Answer {
     latency_s: f64,
 }
 
-async fn send(client: &reqwest::Client, url: &str, u: &Upload) -> Answer {
-    let t0 = Instant::now();
+/// The OpenAI form for `u` (its bytes shared, not copied), asking for plain text.
+fn upload_form(u: &Upload) -> reqwest::multipart::Form {
     let len = u.bytes.len() as u64;
     let part =
         reqwest::multipart::Part::stream_with_length(reqwest::Body::from(u.bytes.clone()), len)
             .file_name(u.name);
-    let form = reqwest::multipart::Form::new()
+    reqwest::multipart::Form::new()
         .part("file", part)
-        .text("response_format", "text");
+        .text("response_format", "text")
+}
+
+async fn send(client: &reqwest::Client, url: &str, u: &Upload) -> Answer {
+    let t0 = Instant::now();
+    let form = upload_form(u);
     let resp = client
         .post(format!("{url}/v1/audio/transcriptions"))
         .multipart(form)
@@ -333,13 +338,7 @@ async fn main() -> Result<()> {
 
 /// The transcript of `u` sent alone (retried while the server is busy).
 async fn send_text(client: &reqwest::Client, url: &str, u: &Upload) -> Result<String> {
-    let len = u.bytes.len() as u64;
-    let part =
-        reqwest::multipart::Part::stream_with_length(reqwest::Body::from(u.bytes.clone()), len)
-            .file_name(u.name);
-    let form = reqwest::multipart::Form::new()
-        .part("file", part)
-        .text("response_format", "text");
+    let form = upload_form(u);
     let r = client
         .post(format!("{url}/v1/audio/transcriptions"))
         .multipart(form)
