@@ -201,6 +201,19 @@ impl HostDecoder {
         starts: &[usize],
         caches: &mut [HostLayerCache],
     ) -> Vec<f32> {
+        self.forward_capturing(tokens, starts, caches, &[]).0
+    }
+
+    /// As [`Self::forward`], also returning the cross-attention scores (scaled `q·k`,
+    /// before the softmax) of each `(layer, head)` in `capture`: `[rows][n][frames]`
+    /// each, what word alignment reads.
+    pub fn forward_capturing(
+        &self,
+        tokens: &[Vec<u32>],
+        starts: &[usize],
+        caches: &mut [HostLayerCache],
+        capture: &[(usize, usize)],
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
         let (b, n, d) = (tokens.len(), tokens[0].len(), self.d_model);
         let mut x = Vec::with_capacity(b * n * d);
         for (row, start) in tokens.iter().zip(starts) {
@@ -215,10 +228,20 @@ impl HostDecoder {
                 );
             }
         }
-        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
-            self.layer_forward(layer, &mut x, n, starts, cache);
+        let mut captured = vec![Vec::new(); capture.len()];
+        for (i, (layer, cache)) in self.layers.iter().zip(caches.iter_mut()).enumerate() {
+            let heads: Vec<usize> = capture
+                .iter()
+                .filter(|(l, _)| *l == i)
+                .map(|(_, h)| *h)
+                .collect();
+            let scores = self.layer_forward(layer, &mut x, n, starts, cache, &heads);
+            for (head, s) in heads.iter().zip(scores) {
+                let slot = capture.iter().position(|c| *c == (i, *head));
+                captured[slot.expect("captured head was asked for")] = s;
+            }
         }
-        self.layer_norm.forward(&x)
+        (self.layer_norm.forward(&x), captured)
     }
 
     fn layer_forward(
@@ -228,7 +251,8 @@ impl HostDecoder {
         n: usize,
         starts: &[usize],
         cache: &mut HostLayerCache,
-    ) {
+        capture_heads: &[usize],
+    ) -> Vec<Vec<f32>> {
         let (d, m) = (self.d_model, x.len() / self.d_model);
         let h = l.self_attn_layer_norm.forward(x);
         let q = self.scaled(l.self_attn[0].forward(&h, m));
@@ -242,12 +266,13 @@ impl HostDecoder {
         add_in_place(x, &l.self_attn[3].forward(&ctx, m));
         let h = l.encoder_attn_layer_norm.forward(x);
         let q = self.scaled(l.encoder_attn[0].forward(&h, m));
-        let ctx = self.cross_attention(&q, n, &cache.cross);
+        let (ctx, scores) = self.cross_attention(&q, n, &cache.cross, capture_heads);
         add_in_place(x, &l.encoder_attn[3].forward(&ctx, m));
         let h = l.final_layer_norm.forward(x);
         let mut f = l.fc1.forward(&h, m);
         gelu_in_place(&mut f);
         add_in_place(x, &l.fc2.forward(&f, m));
+        scores
     }
 
     fn scaled(&self, mut q: Vec<f32>) -> Vec<f32> {
@@ -285,11 +310,18 @@ impl HostDecoder {
         merge_heads(&tiles, starts.len(), n, h, dh)
     }
 
-    /// Attention over each row's audio frames with the packed cross keys/values.
-    fn cross_attention(&self, q: &[f32], n: usize, cross: &[Arc<HostCross>]) -> Vec<f32> {
+    /// Attention over each row's audio frames with the packed cross keys/values; also
+    /// the pre-softmax scores of `capture_heads` (`[rows][n][frames]` per head).
+    fn cross_attention(
+        &self,
+        q: &[f32],
+        n: usize,
+        cross: &[Arc<HostCross>],
+        capture_heads: &[usize],
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
         let (d, h, dh) = (self.d_model, self.n_heads, self.head_dim());
         let dh_pad = dh.div_ceil(PANEL) * PANEL;
-        let tiles: Vec<Vec<f32>> = (0..cross.len() * h)
+        let tiles: Vec<(Vec<f32>, Option<Vec<f32>>)> = (0..cross.len() * h)
             .into_par_iter()
             .map(|task| {
                 let (r, hh) = (task / h, task % h);
@@ -306,6 +338,12 @@ impl HostDecoder {
                     &mut scores,
                     frames_pad,
                 );
+                let captured = capture_heads.contains(&hh).then(|| {
+                    scores
+                        .chunks(frames_pad)
+                        .flat_map(|s| s[..c.frames].to_vec())
+                        .collect::<Vec<f32>>()
+                });
                 scores
                     .chunks_mut(frames_pad)
                     .for_each(|s| softmax_row(&mut s[..c.frames]));
@@ -320,12 +358,23 @@ impl HostDecoder {
                     &mut ctx,
                     dh_pad,
                 );
-                ctx.chunks(dh_pad)
+                let ctx = ctx
+                    .chunks(dh_pad)
                     .flat_map(|row| row[..dh].to_vec())
+                    .collect();
+                (ctx, captured)
+            })
+            .collect();
+        let (tiles, captured): (Vec<Vec<f32>>, Vec<Option<Vec<f32>>>) = tiles.into_iter().unzip();
+        let scores = capture_heads
+            .iter()
+            .map(|head| {
+                (0..cross.len())
+                    .flat_map(|r| captured[r * h + head].clone().unwrap_or_default())
                     .collect()
             })
             .collect();
-        merge_heads(&tiles, cross.len(), n, h, dh)
+        (merge_heads(&tiles, cross.len(), n, h, dh), scores)
     }
 }
 

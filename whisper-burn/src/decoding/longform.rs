@@ -7,6 +7,8 @@ use super::language::detect_language;
 use super::logit_filters::{LogitFilters, TIMESTAMP_STEP_S};
 use super::options::DecodeOptions;
 use super::sampling::Sampling;
+use super::words::align::{find_alignments, AlignInput};
+use super::words::{assign_words, Word};
 use crate::backend::WhisperBackend;
 use crate::mel::{LogMel, HOP_LENGTH, N_FRAMES_PER_WINDOW};
 use crate::model::Whisper;
@@ -34,6 +36,9 @@ pub struct Segment {
     pub end_s: f32,
     pub text: String,
     pub tokens: Vec<u32>,
+    /// The segment's words with their times (when word timestamps are asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
 }
 
 /// The transcript of one audio input.
@@ -67,7 +72,21 @@ struct FileState {
     content_frames: usize,
     all_tokens: Vec<u32>,
     prompt_reset_since: usize,
+    /// End of the last word spoken (word timestamps' pause rule).
+    last_speech_s: f32,
     transcript: Transcript,
+}
+
+/// One window's outcome before it is committed to its file: its segments and where the
+/// next window starts.
+struct WindowSplit {
+    segments: Vec<Segment>,
+    /// Seek position after this window.
+    next_seek_frames: usize,
+    /// The window ended on a single timestamp (all its audio was transcribed).
+    single_ending: bool,
+    /// Skipped as silence: nothing is committed, the prompt is unchanged.
+    skipped: bool,
 }
 
 impl FileState {
@@ -137,6 +156,7 @@ impl<B: WhisperBackend> Pipeline<B> {
             content_frames,
             all_tokens,
             prompt_reset_since: 0,
+            last_speech_s: 0.0,
             transcript,
         })
     }
@@ -187,9 +207,18 @@ impl<B: WhisperBackend> Pipeline<B> {
             window_start_frames: active.iter().map(|i| files[*i].seek_frames).collect(),
         };
         let first = decoder.decode(&self.model, encoder_out.clone(), &req)?;
-        let attempts = self.with_fallback(first, &req, encoder_out, &windows, opts, decoder)?;
+        let attempts =
+            self.with_fallback(first, &req, encoder_out.clone(), &windows, opts, decoder)?;
+        let mut splits: Vec<WindowSplit> = active
+            .iter()
+            .zip(&attempts)
+            .map(|(i, kept)| self.split_window(&files[*i], &kept.result, opts))
+            .collect::<Result<_>>()?;
+        if opts.word_timestamps {
+            self.add_words(files, active, &mut splits, encoder_out, opts)?;
+        }
         let decode_s = t1.elapsed().as_secs_f64() / active.len() as f64;
-        for (i, kept) in active.iter().zip(&attempts) {
+        for ((i, kept), split) in active.iter().zip(&attempts).zip(splits) {
             let f = &mut files[*i];
             let r = &kept.result;
             f.transcript.encode_s += encode_s;
@@ -200,7 +229,73 @@ impl<B: WhisperBackend> Pipeline<B> {
             f.transcript.drafted += r.drafted;
             f.transcript.accepted += r.accepted;
             f.transcript.draft_s += r.draft_s;
-            self.advance(f, r, kept.temperature, opts)?;
+            commit_window(
+                f,
+                split,
+                r,
+                kept.temperature,
+                opts,
+                self.tokenizer.special.eot,
+            );
+        }
+        Ok(())
+    }
+
+    /// Aligns every window's segments with the main model and gives them their words; the
+    /// next window starts after the last word unless this one ended on a single timestamp
+    /// (faster-whisper's rule).
+    fn add_words(
+        &self,
+        files: &mut [FileState],
+        active: &[usize],
+        splits: &mut [WindowSplit],
+        encoder_out: Tensor<B, 3>,
+        opts: &DecodeOptions,
+    ) -> Result<()> {
+        let eot = self.tokenizer.special.eot;
+        let inputs: Vec<AlignInput> = active
+            .iter()
+            .zip(splits.iter())
+            .map(|(i, split)| {
+                let f = &files[*i];
+                Ok(AlignInput {
+                    sot_sequence: self
+                        .tokenizer
+                        .sot_sequence(Some(&f.transcript.language), opts.task)?,
+                    text_tokens: split
+                        .segments
+                        .iter()
+                        .flat_map(|s| s.tokens.iter().copied().filter(|t| *t < eot))
+                        .collect(),
+                    mel_frames: f.segment_frames(),
+                    language: &f.transcript.language,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let alignments = find_alignments(&self.model, &self.tokenizer, encoder_out, &inputs)?;
+        for ((i, split), alignment) in active.iter().zip(splits.iter_mut()).zip(alignments) {
+            let f = &mut files[*i];
+            let offset_s = f.seek_frames as f32 * FRAME_S;
+            f.last_speech_s = assign_words(
+                &mut split.segments,
+                alignment,
+                offset_s,
+                f.last_speech_s,
+                eot,
+            );
+            let last_word_end_s = split
+                .segments
+                .iter()
+                .rev()
+                .flat_map(|s| s.words.last())
+                .next()
+                .map(|w| w.end_s)
+                .or(split.segments.last().map(|s| s.end_s));
+            if let Some(end_s) = last_word_end_s {
+                if !split.single_ending && end_s > offset_s {
+                    split.next_seek_frames = (end_s / FRAME_S).round() as usize;
+                }
+            }
         }
         Ok(())
     }
@@ -314,44 +409,48 @@ impl<B: WhisperBackend> Pipeline<B> {
         Ok((prompt, sot_index))
     }
 
-    /// Turns one window's tokens into segments and moves the seek position.
-    fn advance(
+    /// Turns one window's tokens into segments and finds where the next window starts.
+    fn split_window(
         &self,
-        f: &mut FileState,
+        f: &FileState,
         r: &SequenceResult,
-        temperature: f32,
         opts: &DecodeOptions,
-    ) -> Result<()> {
+    ) -> Result<WindowSplit> {
         let segment_frames = f.segment_frames();
         let offset_s = f.seek_frames as f32 * FRAME_S;
         let skip = match (opts.no_speech_threshold, opts.log_prob_threshold) {
             (Some(ns), lp) => r.no_speech_prob > ns && lp.is_none_or(|lp| r.avg_logprob() <= lp),
             (None, _) => false,
         };
+        let mut split = WindowSplit {
+            segments: Vec::new(),
+            next_seek_frames: f.seek_frames + segment_frames,
+            single_ending: false,
+            skipped: skip,
+        };
         if skip {
-            f.seek_frames += segment_frames;
-            return Ok(());
+            return Ok(split);
         }
         let tb = self.tokenizer.special.timestamp_begin;
         let is_ts = |t: u32| t >= tb;
         let toks = &r.tokens;
         let ts_time = |t: u32| (t - tb) as f32 * TIMESTAMP_STEP_S;
-        let mut new_segments = Vec::new();
+        let mut pieces = Vec::new();
         let consecutive: Vec<usize> = (1..toks.len())
             .filter(|i| is_ts(toks[*i]) && is_ts(toks[*i - 1]))
             .collect();
-        let single_ending =
+        split.single_ending =
             toks.len() >= 2 && !is_ts(toks[toks.len() - 2]) && is_ts(toks[toks.len() - 1]);
         if opts.timestamps && !consecutive.is_empty() {
             let mut cuts = consecutive.clone();
-            if single_ending {
+            if split.single_ending {
                 cuts.push(toks.len());
             }
             let mut last = 0;
             for cut in cuts {
                 let slice = &toks[last..cut];
                 if let (Some(a), Some(b)) = (slice.first(), slice.last()) {
-                    new_segments.push((
+                    pieces.push((
                         offset_s + ts_time(*a),
                         offset_s + ts_time(*b),
                         slice.to_vec(),
@@ -359,11 +458,10 @@ impl<B: WhisperBackend> Pipeline<B> {
                 }
                 last = cut;
             }
-            if single_ending {
-                f.seek_frames += segment_frames;
-            } else {
+            if !split.single_ending {
                 let last_ts = toks[last.saturating_sub(1)];
-                f.seek_frames += (last_ts - tb) as usize * FRAMES_PER_TIMESTAMP;
+                split.next_seek_frames =
+                    f.seek_frames + (last_ts - tb) as usize * FRAMES_PER_TIMESTAMP;
             }
         } else {
             let mut end_s = segment_frames as f32 * FRAME_S;
@@ -372,26 +470,44 @@ impl<B: WhisperBackend> Pipeline<B> {
                     end_s = ts_time(*t);
                 }
             }
-            new_segments.push((offset_s, offset_s + end_s, toks.clone()));
-            f.seek_frames += segment_frames;
+            pieces.push((offset_s, offset_s + end_s, toks.clone()));
         }
-        for (start_s, end_s, tokens) in new_segments {
-            let text = self.tokenizer.decode(&tokens)?;
-            f.transcript
-                .tokens
-                .extend(tokens.iter().filter(|t| **t < self.tokenizer.special.eot));
-            f.transcript.segments.push(Segment {
+        for (start_s, end_s, tokens) in pieces {
+            split.segments.push(Segment {
                 start_s,
                 end_s,
-                text,
+                text: self.tokenizer.decode(&tokens)?,
                 tokens,
+                words: Vec::new(),
             });
         }
-        f.all_tokens.extend_from_slice(toks);
-        if !opts.condition_on_previous_text || temperature > opts.prompt_reset_on_temperature {
-            f.prompt_reset_since = f.all_tokens.len();
-        }
-        Ok(())
+        Ok(split)
+    }
+}
+
+/// Adds a window's segments to its file, moves the seek position, and extends the
+/// previous-text prompt (reset after a window decoded above the reset temperature).
+fn commit_window(
+    f: &mut FileState,
+    split: WindowSplit,
+    r: &SequenceResult,
+    temperature: f32,
+    opts: &DecodeOptions,
+    eot: u32,
+) {
+    f.seek_frames = split.next_seek_frames;
+    if split.skipped {
+        return;
+    }
+    for segment in split.segments {
+        f.transcript
+            .tokens
+            .extend(segment.tokens.iter().filter(|t| **t < eot));
+        f.transcript.segments.push(segment);
+    }
+    f.all_tokens.extend_from_slice(&r.tokens);
+    if !opts.condition_on_previous_text || temperature > opts.prompt_reset_on_temperature {
+        f.prompt_reset_since = f.all_tokens.len();
     }
 }
 

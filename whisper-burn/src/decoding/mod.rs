@@ -9,12 +9,14 @@ pub mod longform;
 pub mod options;
 pub mod sampling;
 pub mod transfers;
+pub mod words;
 
 pub use greedy::{greedy_decode, DecodeRequest, SequenceResult, StopRule};
 pub use logit_filters::LogitFilters;
 pub use longform::{Segment, Transcript, WindowDecoder};
 pub use options::DecodeOptions;
 pub use sampling::Sampling;
+pub use words::Word;
 
 use crate::backend::WhisperBackend;
 use crate::model::Whisper;

@@ -41,6 +41,11 @@ pub struct DecodeOptions {
     /// the previous text (faster-whisper's `prompt_reset_on_temperature`).
     #[serde(default = "default_prompt_reset_on_temperature")]
     pub prompt_reset_on_temperature: f32,
+    /// Word-level timestamps from the main model's alignment heads (each segment's
+    /// `words`); needs `timestamps`. As faster-whisper, the next window then starts after
+    /// the last word.
+    #[serde(default)]
+    pub word_timestamps: bool,
 }
 
 fn default_compression_ratio_threshold() -> Option<f32> {
@@ -68,6 +73,7 @@ impl Default for DecodeOptions {
             temperature_fallback: Vec::new(),
             compression_ratio_threshold: default_compression_ratio_threshold(),
             prompt_reset_on_temperature: default_prompt_reset_on_temperature(),
+            word_timestamps: false,
         }
     }
 }

@@ -55,12 +55,15 @@ impl<B: WhisperBackend> DecoderLayer<B> {
         })
     }
 
+    /// One layer; also the pre-softmax cross-attention scores (`[b, 1, n, frames]`) of
+    /// each head in `capture_heads`.
     fn forward(
         &self,
         x: Tensor<B, 3>,
         cache: &mut LayerCache<B>,
         layout: &StepLayout<B>,
-    ) -> Tensor<B, 3> {
+        capture_heads: &[usize],
+    ) -> (Tensor<B, 3>, Vec<Tensor<B, 4>>) {
         let h = self.self_attn_layer_norm.forward(x.clone());
         let x = x + self.self_attention(h, cache, layout);
         let h = self.encoder_attn_layer_norm.forward(x.clone());
@@ -70,10 +73,14 @@ impl<B: WhisperBackend> DecoderLayer<B> {
             split_heads(cache.cross_k.clone(), a.n_heads),
             split_heads(cache.cross_v.clone(), a.n_heads),
         );
+        let scores = capture_heads
+            .iter()
+            .map(|hh| head_scores(q.clone(), k.clone(), *hh))
+            .collect();
         let ctx = B::attend(q, k, v, None);
         let x = x + a.out_proj.forward(merge_heads(ctx));
         let h = self.final_layer_norm.forward(x.clone());
-        x + self.ffn.forward(h)
+        (x.clone() + self.ffn.forward(h), scores)
     }
 
     fn self_attention(
@@ -100,6 +107,16 @@ impl<B: WhisperBackend> DecoderLayer<B> {
         a.out_proj
             .forward(merge_heads(B::attend(q, keys, values, layout.mask.clone())))
     }
+}
+
+/// `q·k / sqrt(dh)` of one head: `[b, h, n, dh]` queries and keys -> `[b, 1, n, frames]`.
+fn head_scores<B: WhisperBackend>(q: Tensor<B, 4>, k: Tensor<B, 4>, head: usize) -> Tensor<B, 4> {
+    let [b, _, n, dh] = q.dims();
+    let frames = k.dims()[2];
+    let q = q.slice([0..b, head..head + 1, 0..n, 0..dh]);
+    let k = k.slice([0..b, head..head + 1, 0..frames, 0..dh]);
+    q.mul_scalar((dh as f64).powf(-0.5))
+        .matmul(k.swap_dims(2, 3))
 }
 
 /// Writes `new` (`[b, h, n_new, dh]`) at each row's start position of `cache`.
@@ -326,20 +343,43 @@ impl<B: WhisperBackend> Decoder<B> {
         tokens: &[Vec<u32>],
         state: &mut DecoderState<B>,
     ) -> Result<Tensor<B, 3>> {
+        Ok(self.forward_capturing(tokens, state, &[])?.0)
+    }
+
+    /// As [`Self::forward`], also returning the cross-attention scores (`q·k / sqrt(dh)`,
+    /// before the softmax) of each `(layer, head)` in `capture`, as `[batch][n_new][frames]`
+    /// host rows: what word alignment reads.
+    pub fn forward_capturing(
+        &self,
+        tokens: &[Vec<u32>],
+        state: &mut DecoderState<B>,
+        capture: &[(usize, usize)],
+    ) -> Result<(Tensor<B, 3>, Vec<Vec<f32>>)> {
         let (starts, n_new, key_len) = self.check_step(tokens, state)?;
+        if let Some((l, h)) = capture
+            .iter()
+            .find(|(l, h)| *l >= self.n_layers || *h >= self.n_heads)
+        {
+            return Err(WhisperError::Config(format!(
+                "alignment head ({l}, {h}) is outside the decoder's {} layers x {} heads",
+                self.n_layers, self.n_heads
+            )));
+        }
         crate::decoding::transfers::count_pass();
-        let hidden = match &self.imp {
+        let (hidden, scores) = match &self.imp {
             DecoderImpl::Host(host) => {
                 if !state.on_host() {
                     return Err(WhisperError::Decode(
                         "a host decoder was given a device state".into(),
                     ));
                 }
-                let hidden = host.forward(tokens, &starts, &mut state.host_layers);
-                Tensor::from_data(
+                let (hidden, scores) =
+                    host.forward_capturing(tokens, &starts, &mut state.host_layers, capture);
+                let hidden = Tensor::from_data(
                     TensorData::new(hidden, [tokens.len(), n_new, self.d_model]),
                     &self.device,
-                )
+                );
+                (hidden, scores)
             }
             DecoderImpl::Generic(g) => {
                 if state.on_host() {
@@ -348,11 +388,16 @@ impl<B: WhisperBackend> Decoder<B> {
                     ));
                 }
                 let layout = StepLayout::new(starts, n_new, key_len, &self.device);
-                g.forward(tokens, state, &layout)
+                let (hidden, scores) = g.forward(tokens, state, &layout, capture);
+                let scores = scores
+                    .into_iter()
+                    .map(tensor_f32)
+                    .collect::<Result<Vec<_>>>()?;
+                (hidden, scores)
             }
         };
         state.lens.iter_mut().for_each(|l| *l += n_new);
-        Ok(hidden)
+        Ok((hidden, scores))
     }
 
     /// Vocabulary logits of hidden states: `[b, t, d]` -> `[b, t, vocab]`.
@@ -442,7 +487,8 @@ impl<B: WhisperBackend> GenericDecoder<B> {
         tokens: &[Vec<u32>],
         state: &mut DecoderState<B>,
         layout: &StepLayout<B>,
-    ) -> Tensor<B, 3> {
+        capture: &[(usize, usize)],
+    ) -> (Tensor<B, 3>, Vec<Tensor<B, 4>>) {
         let device = self.embed_tokens.device();
         let b = tokens.len();
         let ids: Vec<i64> = tokens.iter().flatten().map(|t| *t as i64).collect();
@@ -458,10 +504,23 @@ impl<B: WhisperBackend> GenericDecoder<B> {
         let x = self.embed_tokens.clone().select(0, ids)
             + self.embed_positions.clone().select(0, positions);
         let mut x = x.reshape([b, layout.n_new, d]);
-        for (layer, cache) in self.layers.iter().zip(state.layers.iter_mut()) {
-            x = layer.forward(x, cache, layout);
+        let mut captured: Vec<Option<Tensor<B, 4>>> = vec![None; capture.len()];
+        for (i, (layer, cache)) in self.layers.iter().zip(state.layers.iter_mut()).enumerate() {
+            let heads: Vec<usize> = capture
+                .iter()
+                .filter(|(l, _)| *l == i)
+                .map(|(_, h)| *h)
+                .collect();
+            let (y, scores) = layer.forward(x, cache, layout, &heads);
+            x = y;
+            for (head, s) in heads.iter().zip(scores) {
+                if let Some(slot) = capture.iter().position(|c| *c == (i, *head)) {
+                    captured[slot] = Some(s);
+                }
+            }
         }
-        self.layer_norm.forward(x)
+        let captured = captured.into_iter().flatten().collect();
+        (self.layer_norm.forward(x), captured)
     }
 }
 

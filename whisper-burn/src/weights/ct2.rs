@@ -9,7 +9,7 @@ use super::{
     json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint,
     TensorStore,
 };
-use crate::config::{GenerationConfig, WhisperConfig};
+use crate::config::{json_alignment_heads, GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use std::collections::HashMap;
 use std::path::Path;
@@ -68,6 +68,7 @@ pub fn load_ct2_dir(dir: &Path) -> Result<LoadedCheckpoint> {
     let generation = GenerationConfig {
         suppress_tokens: json_u32_list(cfg.get("suppress_ids")),
         begin_suppress_tokens: json_u32_list(cfg.get("suppress_ids_begin")),
+        alignment_heads: json_alignment_heads(cfg.get("alignment_heads")),
     };
     let (config, tensors) = to_hf_layout(vars)?;
     let tokenizer_path = tokenizer_path(dir)?;

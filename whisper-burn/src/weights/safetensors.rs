@@ -3,7 +3,7 @@ use super::{
     json_u32_list, read_json, tokenizer_path, CheckpointFormat, HostTensor, LoadedCheckpoint,
     TensorStore,
 };
-use crate::config::{GenerationConfig, WhisperConfig};
+use crate::config::{json_alignment_heads, GenerationConfig, WhisperConfig};
 use crate::{Result, WhisperError};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
@@ -36,6 +36,7 @@ fn read_generation_config(dir: &Path, config_json: &serde_json::Value) -> Result
     Ok(GenerationConfig {
         suppress_tokens: json_u32_list(source.get("suppress_tokens")),
         begin_suppress_tokens: json_u32_list(source.get("begin_suppress_tokens")),
+        alignment_heads: json_alignment_heads(source.get("alignment_heads")),
     })
 }
 

@@ -57,6 +57,11 @@ pub struct TranscribeArgs {
     /// Emit timestamped segments.
     #[arg(long)]
     pub timestamps: bool,
+    /// Word-level timestamps (implies --timestamps): each segment's `words` with start,
+    /// end and probability in the JSON output, and one cue per word in srt/vtt files.
+    /// From the main model's alignment heads, so identical with and without a draft.
+    #[arg(long)]
+    pub word_timestamps: bool,
     /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
     #[arg(long, default_value = "none")]
     pub draft: String,
@@ -361,7 +366,8 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
             TaskArg::Transcribe => Task::Transcribe,
             TaskArg::Translate => Task::Translate,
         },
-        timestamps: args.timestamps,
+        timestamps: args.timestamps || args.word_timestamps,
+        word_timestamps: args.word_timestamps,
         temperature: args.temperature,
         seed: args.seed,
         temperature_fallback: args.temperature_fallback.clone(),
@@ -403,8 +409,16 @@ fn transcript_json(input: &Input, t: &Transcript) -> serde_json::Value {
             "accepted": t.accepted,
             "draft_s": t.draft_s,
         "fallbacks": t.fallbacks,
-            "segments": t.segments.iter().map(|s| serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text})).collect::<Vec<_>>(),
+        "segments": t.segments.iter().map(segment_json).collect::<Vec<_>>(),
     })
+}
+
+fn segment_json(s: &whisper_burn::Segment) -> serde_json::Value {
+    let mut v = serde_json::json!({"start_s": s.start_s, "end_s": s.end_s, "text": s.text});
+    if !s.words.is_empty() {
+        v["words"] = serde_json::json!(s.words);
+    }
+    v
 }
 
 fn print_transcript(input: &Input, t: &Transcript, json: bool) {
