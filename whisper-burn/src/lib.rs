@@ -6,6 +6,7 @@
 //! - [`weights`]: Hugging Face (`model.safetensors`) and CTranslate2 (`model.bin`) checkpoints
 //! - [`model`]: encoder and decoder; the decoder state holds a rollback-able KV cache
 //! - [`decoding`]: logit rules, greedy and beam search, language detection, long-form
+//! - [`vad`]: Silero voice activity detection and speech chunks, as faster-whisper
 pub mod allocator;
 pub mod audio;
 pub mod backend;
@@ -22,10 +23,11 @@ pub mod subtitles;
 #[doc(hidden)]
 pub mod testing;
 pub mod tokenizer;
+pub mod vad;
 pub mod weights;
 
 pub use config::{GenerationConfig, WhisperConfig};
-pub use decoding::{DecodeOptions, GreedyDecoder, Segment, Transcript, WindowDecoder};
+pub use decoding::{DecodeOptions, GreedyDecoder, Segment, Transcript, WindowDecoder, Word};
 pub use error::{Result, WhisperError};
 pub use model::{DecoderState, Whisper};
 pub use pipeline::Pipeline;

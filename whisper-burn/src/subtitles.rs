@@ -38,16 +38,62 @@ impl SubtitleFormat {
         !matches!(self, SubtitleFormat::Txt)
     }
 
-    /// The file's content for a transcript.
+    /// The file's content for a transcript: one cue per segment.
     pub fn render(self, t: &Transcript) -> String {
+        self.render_with(t, &CueOptions::default())
+    }
+
+    /// The file's content, with subtitle cues as `cues` asks (words regrouped when the
+    /// segments have words).
+    pub fn render_with(self, t: &Transcript, cues: &CueOptions) -> String {
+        let regrouped;
+        let segments = match cues.max_words_per_line {
+            Some(n) if self != SubtitleFormat::Json => {
+                regrouped = word_cues(&t.segments, n);
+                &regrouped
+            }
+            _ => &t.segments,
+        };
         match self {
             SubtitleFormat::Txt => to_text(&t.text),
-            SubtitleFormat::Srt => to_srt(&t.segments),
-            SubtitleFormat::Vtt => to_vtt(&t.segments),
-            SubtitleFormat::Tsv => to_tsv(&t.segments),
+            SubtitleFormat::Srt => to_srt(segments),
+            SubtitleFormat::Vtt => to_vtt(segments),
+            SubtitleFormat::Tsv => to_tsv(segments),
             SubtitleFormat::Json => to_json(t),
         }
     }
+}
+
+/// How subtitle cues are cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CueOptions {
+    /// Cues of at most this many words, timed by their words, never across a segment
+    /// (openai-whisper's `--max_words_per_line`; 1 gives one cue per word). Segments
+    /// without words keep their one cue.
+    pub max_words_per_line: Option<usize>,
+}
+
+/// Each segment's words in groups of at most `n`, as segments timed by their words.
+fn word_cues(segments: &[Segment], n: usize) -> Vec<Segment> {
+    let n = n.max(1);
+    let mut out = Vec::new();
+    for s in segments {
+        if s.words.is_empty() {
+            out.push(s.clone());
+            continue;
+        }
+        for group in s.words.chunks(n) {
+            let text: String = group.iter().map(|w| w.word.as_str()).collect();
+            out.push(Segment {
+                start_s: group[0].start_s,
+                end_s: group[group.len() - 1].end_s,
+                text,
+                tokens: Vec::new(),
+                words: group.to_vec(),
+            });
+        }
+    }
+    out
 }
 
 impl std::str::FromStr for SubtitleFormat {
@@ -130,17 +176,21 @@ pub fn to_text(text: &str) -> String {
     format!("{}\n", text.trim())
 }
 
-/// `{"text", "language", "segments": [{"id", "start", "end", "text", "tokens"}]}`, as the
-/// `whisper` CLI's JSON file.
+/// `{"text", "language", "segments": [{"id", "start", "end", "text", "tokens", "words"?}]}`,
+/// as the `whisper` CLI's JSON file (`words` with word timestamps).
 pub fn to_json(t: &Transcript) -> String {
     let segments: Vec<serde_json::Value> = t
         .segments
         .iter()
         .enumerate()
         .map(|(id, s)| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "id": id, "start": s.start_s, "end": s.end_s, "text": s.text, "tokens": s.tokens,
-            })
+            });
+            if !s.words.is_empty() {
+                v["words"] = serde_json::json!(s.words);
+            }
+            v
         })
         .collect();
     let v = serde_json::json!({"text": t.text, "language": t.language, "segments": segments});
@@ -157,7 +207,55 @@ mod tests {
             end_s,
             text: text.into(),
             tokens: vec![1, 2],
+            words: Vec::new(),
         }
+    }
+
+    fn word(word: &str, start_s: f32, end_s: f32) -> crate::Word {
+        crate::Word {
+            word: word.into(),
+            start_s,
+            end_s,
+            probability: 0.5,
+        }
+    }
+
+    #[test]
+    fn word_cues_stay_inside_their_segments() {
+        let mut a = seg(0.0, 1.5, " One two three.");
+        a.words = vec![
+            word(" One", 0.0, 0.4),
+            word(" two", 0.5, 0.9),
+            word(" three.", 1.0, 1.5),
+        ];
+        let b = seg(2.0, 3.0, " No words here.");
+        let t = Transcript {
+            segments: vec![a, b],
+            ..Default::default()
+        };
+        let cues = CueOptions {
+            max_words_per_line: Some(2),
+        };
+        assert_eq!(
+            SubtitleFormat::Srt.render_with(&t, &cues),
+            "1\n00:00:00,000 --> 00:00:00,900\nOne two\n\n\
+             2\n00:00:01,000 --> 00:00:01,500\nthree.\n\n\
+             3\n00:00:02,000 --> 00:00:03,000\nNo words here.\n\n"
+        );
+        let one = CueOptions {
+            max_words_per_line: Some(1),
+        };
+        assert_eq!(
+            SubtitleFormat::Vtt
+                .render_with(&t, &one)
+                .matches(" --> ")
+                .count(),
+            4
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&SubtitleFormat::Json.render_with(&t, &one)).unwrap();
+        assert_eq!(v["segments"][0]["words"][1]["start"], 0.5);
+        assert_eq!(v["segments"][0]["words"][1]["word"], " two");
     }
 
     #[test]

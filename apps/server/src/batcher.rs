@@ -26,6 +26,8 @@ pub struct JobOutput {
     pub batch_size: usize,
     /// The sampling temperature it was decoded at (0: greedy).
     pub temperature: f32,
+    /// Whether its segments were given words.
+    pub word_timestamps: bool,
 }
 
 pub type JobResult = Result<JobOutput, ApiError>;

@@ -201,6 +201,7 @@ mod tests {
             end_s: b,
             text: t.into(),
             tokens: vec![],
+            words: vec![],
         }
     }
 

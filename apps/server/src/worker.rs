@@ -170,6 +170,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
                     inference_s,
                     batch_size: n,
                     temperature: job.opts.temperature,
+                    word_timestamps: job.opts.word_timestamps,
                 };
                 let _ = job.reply.send(Ok(out));
             }
@@ -199,6 +200,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
                         inference_s: s,
                         batch_size: 1,
                         temperature: job.opts.temperature,
+                        word_timestamps: job.opts.word_timestamps,
                     }
                 });
                 let _ = job.reply.send(reply);

@@ -229,14 +229,7 @@ impl<B: WhisperBackend> Pipeline<B> {
             f.transcript.drafted += r.drafted;
             f.transcript.accepted += r.accepted;
             f.transcript.draft_s += r.draft_s;
-            commit_window(
-                f,
-                split,
-                r,
-                kept.temperature,
-                opts,
-                self.tokenizer.special.eot,
-            );
+            commit_window(f, split, kept.temperature, opts, self.tokenizer.special.eot);
         }
         Ok(())
     }
@@ -490,7 +483,6 @@ impl<B: WhisperBackend> Pipeline<B> {
 fn commit_window(
     f: &mut FileState,
     split: WindowSplit,
-    r: &SequenceResult,
     temperature: f32,
     opts: &DecodeOptions,
     eot: u32,
@@ -499,13 +491,19 @@ fn commit_window(
     if split.skipped {
         return;
     }
+    // As faster-whisper: a segment without duration or text is dropped, and the prompt
+    // of the next window is the kept segments' tokens (not the unfinished tail after the
+    // last segment, which the next window decodes again).
     for segment in split.segments {
+        if segment.start_s == segment.end_s || segment.text.trim().is_empty() {
+            continue;
+        }
+        f.all_tokens.extend_from_slice(&segment.tokens);
         f.transcript
             .tokens
             .extend(segment.tokens.iter().filter(|t| **t < eot));
         f.transcript.segments.push(segment);
     }
-    f.all_tokens.extend_from_slice(&r.tokens);
     if !opts.condition_on_previous_text || temperature > opts.prompt_reset_on_temperature {
         f.prompt_reset_since = f.all_tokens.len();
     }

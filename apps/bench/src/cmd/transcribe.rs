@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
-use whisper_burn::subtitles::SubtitleFormat;
+use whisper_burn::subtitles::{CueOptions, SubtitleFormat};
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
 #[derive(Args, Debug, Clone)]
@@ -62,6 +62,10 @@ pub struct TranscribeArgs {
     /// From the main model's alignment heads, so identical with and without a draft.
     #[arg(long)]
     pub word_timestamps: bool,
+    /// With --word-timestamps: srt, vtt and tsv cues of at most this many words, timed
+    /// by their words (1: one cue per word), as the `whisper` CLI's --max_words_per_line.
+    #[arg(long, requires = "word_timestamps", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_words_per_line: Option<u32>,
     /// Draft for speculative decoding: `none`, `self-q8`, `self-q4`, or a model dir / hub id.
     #[arg(long, default_value = "none")]
     pub draft: String,
@@ -206,6 +210,7 @@ struct TranscribeTask {
 struct OutputFiles {
     formats: Vec<SubtitleFormat>,
     dir: PathBuf,
+    cues: CueOptions,
 }
 
 impl OutputFiles {
@@ -225,6 +230,9 @@ impl OutputFiles {
         let files = Self {
             formats,
             dir: args.output_dir.clone(),
+            cues: CueOptions {
+                max_words_per_line: args.max_words_per_line.map(|n| n as usize),
+            },
         };
         if files.formats.is_empty() {
             return Ok(files);
@@ -265,7 +273,7 @@ impl OutputFiles {
                 .dir
                 .join(format!("{}.{}", self.stem(input), f.extension()));
             let partial = path.with_extension(format!("{}.partial", f.extension()));
-            std::fs::write(&partial, f.render(t))
+            std::fs::write(&partial, f.render_with(t, &self.cues))
                 .and_then(|()| std::fs::rename(&partial, &path))
                 .with_context(|| format!("writing {}", path.display()))?;
         }

@@ -64,16 +64,25 @@ impl Api {
                 ))
             }
         };
-        let timestamps = match form.get("timestamps") {
-            None => true,
+        let flag = |name: &str, default: bool| match form.get(name) {
+            None => Ok(default),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                ApiError::invalid_parameter("timestamps", format!("`{v}` is not a boolean"))
-            })?,
+                ApiError::invalid_parameter(name, format!("`{v}` is not a boolean"))
+            }),
         };
+        let word_timestamps = flag("word_timestamps", false)?;
+        let timestamps = flag("timestamps", true)?;
+        if word_timestamps && !timestamps {
+            return Err(ApiError::invalid_parameter(
+                "word_timestamps",
+                "word timestamps need timestamps=true",
+            ));
+        }
         let opts = DecodeOptions {
             language: language_option(&model, form.get("language"), task)?,
             task,
             timestamps,
+            word_timestamps,
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
@@ -224,26 +233,7 @@ impl Api {
                 ),
             )
         })?;
-        for g in form
-            .get_all("timestamp_granularities[]")
-            .chain(form.get_all("timestamp_granularities"))
-        {
-            match g.trim() {
-                "segment" => {}
-                "word" => {
-                    return Err(ApiError::invalid_parameter(
-                        "timestamp_granularities[]",
-                        "word timestamps are not supported; use `segment`",
-                    ))
-                }
-                other => {
-                    return Err(ApiError::invalid_parameter(
-                        "timestamp_granularities[]",
-                        format!("unknown timestamp granularity `{other}`: use `segment`"),
-                    ))
-                }
-            }
-        }
+        let words = word_granularity(&form, format)?;
         if let Some(v) = form.get("stream") {
             if parse_bool(v) == Some(true) {
                 return Err(ApiError::invalid_parameter(
@@ -263,6 +253,7 @@ impl Api {
             language,
             task,
             timestamps: format.needs_timestamps(),
+            word_timestamps: words,
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
@@ -274,6 +265,34 @@ impl Api {
         drop(form);
         Ok(OpenAiOutput::new(format, &out, task))
     }
+}
+
+/// Whether `timestamp_granularities[]` asks for words (`segment`, `word`, or both, as
+/// OpenAI's API; like it, only with `verbose_json`).
+fn word_granularity(form: &ParsedForm, format: ResponseFormat) -> Result<bool, ApiError> {
+    let mut words = false;
+    for g in form
+        .get_all("timestamp_granularities[]")
+        .chain(form.get_all("timestamp_granularities"))
+    {
+        match g.trim() {
+            "segment" => {}
+            "word" => words = true,
+            other => {
+                return Err(ApiError::invalid_parameter(
+                    "timestamp_granularities[]",
+                    format!("unknown timestamp granularity `{other}`: use `segment` or `word`"),
+                ))
+            }
+        }
+    }
+    if words && format != ResponseFormat::VerboseJson {
+        return Err(ApiError::invalid_parameter(
+            "timestamp_granularities[]",
+            "word timestamps need response_format=verbose_json",
+        ));
+    }
+    Ok(words)
 }
 
 /// Decodes the upload off the runtime, checks its length, enqueues it and waits for the

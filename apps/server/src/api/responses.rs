@@ -26,6 +26,8 @@ pub struct TranscribeForm {
     pub task: Option<String>,
     /// Decode timestamps and return timed segments (default `true`).
     pub timestamps: Option<bool>,
+    /// Give each segment its `words` with their times (default `false`).
+    pub word_timestamps: Option<bool>,
     /// Text that precedes the audio (spelling, style).
     pub prompt: Option<String>,
     /// Only `0` (greedy decoding) is served.
@@ -50,7 +52,7 @@ pub struct OpenAiTranscriptionForm {
     pub response_format: Option<String>,
     /// Only `0` (greedy decoding) is served.
     pub temperature: Option<f64>,
-    /// `segment` (word timestamps are not supported).
+    /// `segment` (the default) and/or `word` (with `verbose_json`: the response's `words`).
     #[oai(rename = "timestamp_granularities[]")]
     pub timestamp_granularities: Vec<String>,
 }
@@ -80,6 +82,35 @@ pub struct SegmentOut {
     pub start: f64,
     pub end: f64,
     pub text: String,
+    /// The segment's words (with `word_timestamps=true`).
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<WordOut>,
+}
+
+/// A word with its times in seconds and its mean token probability.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct WordOut {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
+    pub probability: f64,
+}
+
+impl WordOut {
+    fn new(w: &whisper_burn::Word) -> Self {
+        Self {
+            word: w.word.clone(),
+            start: decimal(w.start_s),
+            end: decimal(w.end_s),
+            probability: decimal(w.probability),
+        }
+    }
+}
+
+/// An `f32` through its shortest decimal form, so 0.7 reads 0.7, not 0.699999988.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
 }
 
 /// Where the time went, in seconds.
@@ -149,9 +180,10 @@ impl TranscribeResponse {
                 .enumerate()
                 .map(|(i, s)| SegmentOut {
                     id: i as u32,
-                    start: s.start_s as f64,
-                    end: s.end_s as f64,
+                    start: decimal(s.start_s),
+                    end: decimal(s.end_s),
                     text: s.text.trim().to_string(),
+                    words: s.words.iter().map(WordOut::new).collect(),
                 })
                 .collect(),
             language: t.language.clone(),
@@ -225,6 +257,19 @@ pub struct VerboseTranscription {
     pub duration: f64,
     pub text: String,
     pub segments: Vec<VerboseSegment>,
+    /// Every word with its times (with `timestamp_granularities[]=word`), as OpenAI
+    /// returns them: the word without its leading space.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<VerboseWord>>,
+}
+
+/// One word of `verbose_json`.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct VerboseWord {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
 }
 
 impl VerboseTranscription {
@@ -246,17 +291,28 @@ impl VerboseTranscription {
                 .map(|(i, s)| VerboseSegment {
                     id: i as u32,
                     seek: (s.start_s.max(0.0) as f64 * 100.0).floor() as u64,
-                    start: s.start_s as f64,
-                    end: s.end_s as f64,
+                    start: decimal(s.start_s),
+                    end: decimal(s.end_s),
                     text: s.text.clone(),
                     tokens: s.tokens.clone(),
                     // Through its decimal form, so 0.7 reads 0.7, not 0.699999988.
-                    temperature: out.temperature.to_string().parse().unwrap_or(0.0),
+                    temperature: decimal(out.temperature),
                     avg_logprob: 0.0,
                     compression_ratio: formats::compression_ratio(&s.text),
                     no_speech_prob: 0.0,
                 })
                 .collect(),
+            words: out.word_timestamps.then(|| {
+                t.segments
+                    .iter()
+                    .flat_map(|s| &s.words)
+                    .map(|w| VerboseWord {
+                        word: w.word.trim().to_string(),
+                        start: decimal(w.start_s),
+                        end: decimal(w.end_s),
+                    })
+                    .collect()
+            }),
         }
     }
 }
