@@ -20,6 +20,8 @@ enum Command {
     Transcribe(cmd::transcribe::TranscribeArgs),
     /// Benchmark speculative decoding against greedy, or beam search sizes, on a data set.
     Benchmark(cmd::benchmark::BenchmarkArgs),
+    /// Speech chunks found by Silero VAD (as faster-whisper), one JSON line per chunk.
+    Vad(cmd::vad::VadCmdArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +30,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Transcribe(args) => cmd::transcribe::run(args),
         Command::Benchmark(args) => cmd::benchmark::run(args),
+        Command::Vad(args) => cmd::vad::run(args),
     }
 }

@@ -2,3 +2,4 @@ pub mod benchmark;
 pub mod inputs;
 pub mod jsonl;
 pub mod transcribe;
+pub mod vad;
