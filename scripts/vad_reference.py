@@ -13,7 +13,9 @@ inputs only (the others go through a resampler or a lossy decoder, ours or PyAV'
 Inputs: both long-form chapters, clips from ../shared/data/clips (FLAC, WAV and the
 multilingual MP3/Opus ones), the first 10 eval_quick_40 utterances, a synthetic file
 (chapter 1089-134686 with digital silences of 6-20 s inserted at fixed places, listed in
-the output so the test builds the same audio) and 12 minutes of digital silence.
+the output so the test builds the same audio) and 12 minutes of digital silence. Also
+get_original_time around chunk ends, and get_speech_timestamps on 12 made-up probability
+sequences (the model replaced) for the timestamp logic alone.
 
     python3 scripts/vad_reference.py --out reference/vad/faster_whisper_1.2.1.json
 """

@@ -230,6 +230,10 @@ fn bad_input_is_a_clear_error() {
     assert!(matches!(err, WhisperError::Vad(_)), "{err}");
 
     let vad = model();
+    // A truncated model file.
+    let bytes = std::fs::read(format!("{ROOT}/{DEFAULT_MODEL_PATH}")).unwrap();
+    let err = SileroVad::from_onnx_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(matches!(err, WhisperError::Vad(_)), "{err}");
     let opts = VadOptions::default();
     let err = speech_timestamps(&vad, &[], &opts).unwrap_err();
     assert!(matches!(err, WhisperError::EmptyAudio), "{err}");

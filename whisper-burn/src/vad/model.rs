@@ -31,7 +31,9 @@
 //! the recurrence runs window by window.
 use super::onnx::{GraphProto, ModelProto, NodeProto};
 use crate::cpu::gemm::HostMatrix;
-use crate::cpu::math::{self, simd_level, SimdLevel};
+use crate::cpu::math;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::math::{simd_level, SimdLevel};
 use crate::error::{Result, WhisperError};
 use std::path::Path;
 
@@ -199,14 +201,18 @@ impl SileroVad {
         let nodes = &graph.node;
         check_graph(graph, nodes)?;
         let weight = |node: &NodeProto, i: usize, dims: &[usize]| -> Result<Vec<f32>> {
-            graph.initializer(&node.input[i])?.floats(dims)
+            graph.initializer(input(node, i)?)?.floats(dims)
         };
         let stft = weight(&nodes[2], 1, &[2 * BINS, 1, FFT])?;
         let mut convs = Vec::new();
         let layer_dims = [[128, BINS, 3], [64, 128, 3], [64, 64, 3], [128, 64, 3]];
         let mut t_in = FRAMES;
         for (node, dims) in [9, 11, 13, 15].map(|i| &nodes[i]).iter().zip(layer_dims) {
-            let stride = node.ints("strides").unwrap_or(&[1])[0] as usize;
+            let stride = node
+                .ints("strides")
+                .and_then(|s| s.first().copied())
+                .unwrap_or(1)
+                .max(1) as usize;
             let conv = ConvLayer::new(
                 &weight(node, 1, &dims)?,
                 weight(node, 2, &dims[..1])?,
@@ -406,6 +412,14 @@ impl SileroVad {
     }
 }
 
+/// The name of input `i` of `node`.
+fn input(node: &NodeProto, i: usize) -> Result<&str> {
+    node.input
+        .get(i)
+        .map(String::as_str)
+        .ok_or_else(|| WhisperError::Vad(format!("the {} node lacks its input {i}", node.op_type)))
+}
+
 /// The attributes the implementation depends on: reflect padding of 128 each side, the
 /// STFT's stride and the slices that drop its first frame, the LSTM's size and direction.
 fn check_graph(graph: &GraphProto, nodes: &[NodeProto]) -> Result<()> {
@@ -415,14 +429,14 @@ fn check_graph(graph: &GraphProto, nodes: &[NodeProto]) -> Result<()> {
         )))
     };
     if nodes[0].string("mode") != Some(b"reflect".as_slice())
-        || graph.initializer(&nodes[0].input[1])?.int64s()? != [0, PAD as i64, 0, PAD as i64]
+        || graph.initializer(input(&nodes[0], 1)?)?.int64s()? != [0, PAD as i64, 0, PAD as i64]
     {
         return bad("the input padding is not reflect 128 each side");
     }
     if nodes[2].ints("strides") != Some(&[HOP as i64][..]) {
         return bad("the STFT hop is not 128");
     }
-    let starts = |n: &NodeProto| graph.initializer(&n.input[1]).and_then(|t| t.int64s());
+    let starts = |n: &NodeProto| graph.initializer(input(n, 1)?).and_then(|t| t.int64s());
     if starts(&nodes[3])? != [0, 1] || starts(&nodes[4])? != [BINS as i64, 1] {
         return bad("the STFT slices are not [0, 129) and [129, 258) from frame 1");
     }
