@@ -34,6 +34,12 @@ if ! python3 -c "import yaml" >/dev/null 2>&1; then
   python3 -m pip install --quiet pyyaml >/dev/null 2>&1 \
     || (apt-get update && apt-get install -y python3-yaml) >/dev/null
 fi
+# The official `openai` Python client: apps/server/tests/words.rs asks the server for word
+# timestamps through it, as users do.
+if ! python3 -c "import openai" >/dev/null 2>&1; then
+  echo "installing the openai Python client" >&2
+  python3 -m pip install --quiet openai >/dev/null
+fi
 bash weights/fetch.sh
 # Mesa's software Vulkan (lavapipe): the wgpu backend's tests run on the CPU through it.
 if [ ! -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && command -v apt-get >/dev/null 2>&1; then

@@ -181,3 +181,52 @@ fn tiny_en_speculative_sampling_equals_plain_sampling() {
         );
     }
 }
+
+#[test]
+fn words_with_a_draft_are_greedy_words_in_batches_and_long_form() {
+    let main = load("tiny.en");
+    let device = Default::default();
+    let mut items: Vec<(String, Vec<f32>)> = quick40().into_iter().take(6).collect();
+    let long = audio::load_audio_file(&Path::new(SHARED).join("data/longform/1089-134686.flac"))
+        .expect("audio");
+    items.push(("1089-134686-70s".into(), long[..70 * 16_000].to_vec()));
+    let opts = DecodeOptions {
+        language: Some("en".into()),
+        timestamps: true,
+        word_timestamps: true,
+        ..Default::default()
+    };
+    let transcribe = |draft: &str, batch: usize| {
+        let cfg = EngineConfig {
+            draft: draft.parse::<DraftSpec>().expect("spec"),
+            draft_length: DraftLength::default(),
+        };
+        let engine = Engine::with_main(main.clone(), cfg, &device).expect("engine");
+        let mut out = Vec::new();
+        for chunk in items.chunks(batch) {
+            let refs: Vec<&[f32]> = chunk.iter().map(|(_, a)| a.as_slice()).collect();
+            out.extend(engine.transcribe_batch(&refs, &opts).expect("transcribe"));
+        }
+        out
+    };
+    let greedy = transcribe("none", 1);
+    let words: usize = greedy
+        .iter()
+        .flat_map(|t| &t.segments)
+        .map(|s| s.words.len())
+        .sum();
+    assert!(words > 150, "only {words} words");
+    for (draft, batch) in [("self-q8", 4), ("self-q4", 1)] {
+        let got = transcribe(draft, batch);
+        for ((id, _), (g, want)) in items.iter().zip(got.iter().zip(&greedy)) {
+            assert_eq!(
+                g.segments, want.segments,
+                "{id}: {draft} batch {batch} changed the segments or words"
+            );
+        }
+        assert!(
+            got.iter().map(|t| t.drafted).sum::<usize>() > 0,
+            "{draft} drafted nothing"
+        );
+    }
+}

@@ -474,6 +474,62 @@ fn later_tokens_do_not_change_earlier_logits<B: WhisperBackend>(t: &Target<B>) {
     assert_close(&lab[a.len()..], &lb, 1e-4, "row 1 beside another row");
 }
 
+/// The alignment heads' captured scores are `q·k / sqrt(dh)` of those heads, the same on
+/// every target as on the host kernels, and capturing changes nothing else.
+fn captured_cross_attention_matches_the_host<B: WhisperBackend>(t: &Target<B>) {
+    let spec = TinySpec {
+        seed: 31,
+        ..Default::default()
+    };
+    let p = hf_model("capture", &spec, t);
+    let reference = hf_model("capture-ref", &spec, &host());
+    let mels = vec![random_mel(3, 80), random_mel(4, 80)];
+    let toks = vec![prompt(&p, &[11, 12, 13]), prompt(&p, &[21, 22, 23])];
+    let heads = [(0, 1), (1, 0)];
+    let run = |p: &Pipeline<B>| {
+        let mut state = state_for(p, &mels);
+        p.model
+            .decoder
+            .forward_capturing(&toks, &mut state, &heads)
+            .unwrap()
+    };
+    let (hidden, scores) = run(&p);
+    let mut plain_state = state_for(&p, &mels);
+    let plain = p.model.decoder.forward(&toks, &mut plain_state).unwrap();
+    assert_eq!(
+        hidden.into_data().to_vec::<f32>().unwrap(),
+        plain.into_data().to_vec::<f32>().unwrap(),
+        "capturing changed the hidden states"
+    );
+    let mut ref_state = state_for(&reference, &mels);
+    let (_, want) = reference
+        .model
+        .decoder
+        .forward_capturing(&toks, &mut ref_state, &heads)
+        .unwrap();
+    assert_eq!(scores.len(), heads.len());
+    for (got, want) in scores.iter().zip(&want) {
+        // [rows][tokens][frames]: 2 rows of 6 tokens over 1500 frames.
+        assert_eq!(got.len(), 2 * toks[0].len() * 1500);
+        assert!(
+            max_diff(got, want) < 1e-3,
+            "scores differ by {}",
+            max_diff(got, want)
+        );
+    }
+    assert!(
+        max_diff(&scores[0], &scores[1]) > 1e-3,
+        "two heads gave the same scores"
+    );
+    let mut state = state_for(&p, &mels);
+    let err = p
+        .model
+        .decoder
+        .forward_capturing(&toks, &mut state, &[(99, 0)])
+        .unwrap_err();
+    assert!(err.to_string().contains("alignment head"), "{err}");
+}
+
 fn load_err(dir: &Path) -> WhisperError {
     match Pipeline::<B>::load(dir.to_str().unwrap(), &Default::default()) {
         Ok(_) => panic!("{} loaded, expected an error", dir.display()),
@@ -618,4 +674,5 @@ whisper_burn::on_every_target!(
     ragged_rows_match_rows_alone,
     later_tokens_do_not_change_earlier_logits,
     random_model_tokens_vary_with_audio_and_position,
+    captured_cross_attention_matches_the_host,
 );

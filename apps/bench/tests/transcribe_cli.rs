@@ -188,3 +188,58 @@ fn upload_formats_give_the_flac_transcript() {
         assert_eq!(line, &expected, "{file}");
     }
 }
+
+#[test]
+fn word_timestamps_in_json_and_one_cue_per_word() {
+    let dir = out_dir("words");
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let out = transcribe(&[
+        "--word-timestamps",
+        "--json",
+        "--max-words-per-line",
+        "1",
+        "--output-format",
+        "srt,json",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        &jfk,
+    ]);
+    let printed: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let words: Vec<&serde_json::Value> = printed["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["words"].as_array().expect("each segment has words"))
+        .collect();
+    assert!(words.len() >= 20, "{printed}");
+    for w in &words {
+        let (a, b) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+        assert!(a <= b && b <= 11.1, "{w}");
+        assert!(w["probability"].as_f64().is_some() && w["word"].is_string());
+    }
+    let srt = std::fs::read_to_string(dir.join("jfk.srt")).unwrap();
+    let cues = srt.lines().filter(|l| l.contains(" --> ")).count();
+    assert_eq!(cues, words.len(), "one cue per word:\n{srt}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("jfk.json")).unwrap()).unwrap();
+    assert_eq!(
+        file["segments"][0]["words"],
+        printed["segments"][0]["words"]
+    );
+
+    // --max-words-per-line without --word-timestamps is refused by the parser.
+    let refused = Command::new(env!("CARGO_BIN_EXE_whisper-bench"))
+        .args([
+            "transcribe",
+            "--model",
+            &tiny_en(),
+            "--max-words-per-line",
+            "2",
+            &jfk,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--word-timestamps"));
+}
