@@ -378,6 +378,32 @@ fn quantized_cross_heads<B: WhisperBackend>(
         .collect())
 }
 
+/// The main model's self-attention keys and values of layer `l`, row `r`, for its first
+/// `len` positions, as `[position][d_model]` (the draft's own cache layout).
+fn main_self_kv<B: WhisperBackend>(
+    state: &DecoderState<B>,
+    l: usize,
+    r: usize,
+    len: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    if let Some(layer) = state.host_layers.get(l) {
+        let n = len * layer.width;
+        return Ok((layer.self_k[r][..n].to_vec(), layer.self_v[r][..n].to_vec()));
+    }
+    let layer = &state.layers[l];
+    let [_, h, _, dh] = layer.self_k.dims();
+    // `[1, heads, len, head_dim]` → `[len, heads * head_dim]`.
+    let rows = |t: &Tensor<B, 4>| {
+        tensor_f32(
+            t.clone()
+                .slice([r..r + 1, 0..h, 0..len, 0..dh])
+                .permute([0, 2, 1, 3])
+                .reshape([len, h * dh]),
+        )
+    };
+    Ok((rows(&layer.self_k)?, rows(&layer.self_v)?))
+}
+
 /// Encoder frames (two mel frames each) the draft attends to for a window with
 /// `audio_mel_frames` of audio: the audio plus `margin` frames of the padding after it.
 fn draft_frames(audio_mel_frames: usize, margin: Option<usize>) -> usize {
@@ -423,7 +449,28 @@ impl<B: WhisperBackend> Proposer<B> for SelfProposer {
                 )
             })
             .collect();
-        for l in 0..main_state.layers.len().max(main_state.host_layers.len()) {
+        let n_main_layers = main_state.layers.len().max(main_state.host_layers.len());
+        // The prompt (previous text, start-of-transcript sequence) is already in the main
+        // model's self-attention cache: the draft starts from those keys/values instead of
+        // running up to 224 prompt tokens through its own layers (with cross attention
+        // over the whole window) on its first proposal of every window.
+        if n_main_layers == n_layers {
+            for (r, row) in rows.iter_mut().enumerate() {
+                let len = main_state
+                    .len(r)
+                    .min(req.prompts.get(r).map_or(0, Vec::len));
+                if len == 0 {
+                    continue;
+                }
+                for l in 0..n_layers {
+                    let (k, v) = main_self_kv(main_state, l, r, len)?;
+                    row.self_k[l] = k;
+                    row.self_v[l] = v;
+                }
+                row.cached = req.prompts[r][..len].to_vec();
+            }
+        }
+        for l in 0..n_main_layers {
             // One int8 block per (row, head) of `[frame][head_dim]` keys and values.
             let (mut keys, mut values): (Vec<QuantRows>, Vec<QuantRows>) =
                 quantized_cross_heads(main_state, l, h, &frames)?
