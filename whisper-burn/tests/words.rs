@@ -154,3 +154,49 @@ fn longform_words_and_segments_match_faster_whisper() {
         "mean {mean}, within 10 ms {within}"
     );
 }
+
+/// `audio` with runs of zeros inserted: `(position_s, length_s)` in `audio`'s own time.
+fn with_silences(audio: &[f32], inserts: &[(f32, f32)]) -> Vec<f32> {
+    let mut out = audio.to_vec();
+    let mut sorted = inserts.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (pos_s, len_s) in sorted {
+        let pos = (pos_s * 16_000.0) as usize;
+        let zeros = vec![0f32; (len_s * 16_000.0) as usize];
+        out.splice(pos..pos, zeros);
+    }
+    out
+}
+
+#[test]
+fn vad_filtered_words_and_segments_match_faster_whisper() {
+    use whisper_burn::vad::{transcribe_speech, SileroVad, VadOptions, DEFAULT_MODEL_PATH};
+    let p = base();
+    let vad = SileroVad::load(format!("{ROOT}/{DEFAULT_MODEL_PATH}")).expect("silero vad");
+    let want = reference("faster-whisper-base-vad-words.1089-134686-75s-silences.jsonl");
+    let want = &want["1089-134686"];
+    let chapter =
+        audio::load_audio_file(&Path::new(SHARED).join("data/longform/1089-134686.flac")).unwrap();
+    let audio = with_silences(&chapter[..75 * 16_000], &[(20.0, 8.0), (50.0, 12.0)]);
+    let t = transcribe_speech(&vad, &VadOptions::default(), &[&audio], |speech| {
+        p.transcribe_batch(speech, &options(), &mut GreedyDecoder)
+    })
+    .unwrap()
+    .remove(0);
+    assert!((t.audio_s - 95.0).abs() < 0.01, "{} s", t.audio_s);
+    assert_eq!(t.segments.len(), want.len());
+    for (ours, w) in t.segments.iter().zip(want) {
+        assert_eq!(ours.text, w["text"].as_str().unwrap());
+        for (a, b) in [(ours.start_s, &w["start"]), (ours.end_s, &w["end"])] {
+            assert!(
+                (a as f64 - b.as_f64().unwrap()).abs() < 0.0105,
+                "{ours:?} vs {w}"
+            );
+        }
+    }
+    let (mean, _, within) = summary(&mut word_diffs("vad", &t.segments, want));
+    assert!(
+        mean < 0.04 && within >= 0.95,
+        "mean {mean}, within 10 ms {within}"
+    );
+}

@@ -243,3 +243,60 @@ fn word_timestamps_in_json_and_one_cue_per_word() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--word-timestamps"));
 }
+
+#[test]
+fn vad_on_twelve_minutes_of_silence_gives_no_segments() {
+    let dir = out_dir("vad-silence");
+    std::fs::create_dir_all(&dir).unwrap();
+    let silence = dir.join("silence.flac");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args(["anullsrc=r=16000:cl=mono", "-t", "720", "-c:a", "flac"])
+        .arg(&silence)
+        .status()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(made.success());
+    let vad_model = format!("{ROOT}/weights/models/silero_vad/silero_vad_v6.onnx");
+    let out = transcribe(&[
+        "--vad",
+        "--vad-model",
+        &vad_model,
+        "--json",
+        silence.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["text"], "", "{v}");
+    assert_eq!(v["segments"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["audio_s"], 720.0);
+    assert_eq!(v["main_passes"], 0, "nothing was decoded: {v}");
+}
+
+#[test]
+fn vad_keeps_the_speech_and_its_times() {
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let vad_model = format!("{ROOT}/weights/models/silero_vad/silero_vad_v6.onnx");
+    let out = transcribe(&[
+        "--vad",
+        "--vad-model",
+        &vad_model,
+        "--word-timestamps",
+        "--json",
+        &jfk,
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert!(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .contains("ask not what your country can do for you"),
+        "{v}"
+    );
+    let segments = v["segments"].as_array().unwrap();
+    let last = segments.last().unwrap();
+    assert!(last["end_s"].as_f64().unwrap() <= 11.1, "{last}");
+    assert!(segments[0]["words"]
+        .as_array()
+        .is_some_and(|w| !w.is_empty()));
+}

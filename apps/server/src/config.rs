@@ -76,6 +76,22 @@ pub struct ServerConfig {
     /// Skip the short warm-up inference after loading.
     #[arg(long)]
     pub no_warmup: bool,
+    /// Transcribe the speech only (faster-whisper's `vad_filter=True`): Silero VAD removes
+    /// silence, music and noise first, and times are mapped back to the upload's.
+    #[arg(long)]
+    pub vad: bool,
+    /// The Silero VAD v6 ONNX file (`bash weights/fetch.sh` puts it there).
+    #[arg(long, default_value = whisper_burn::vad::DEFAULT_MODEL_PATH)]
+    pub vad_model: std::path::PathBuf,
+    /// VAD: windows with a speech probability at or above this are speech.
+    #[arg(long, default_value_t = 0.5)]
+    pub vad_threshold: f32,
+    /// VAD: silence this long ends a speech chunk.
+    #[arg(long, default_value_t = 2000)]
+    pub vad_min_silence_ms: u32,
+    /// VAD: padding added to each side of a speech chunk.
+    #[arg(long, default_value_t = 400)]
+    pub vad_speech_pad_ms: u32,
 }
 
 fn default_decode_concurrency() -> usize {
@@ -108,6 +124,23 @@ impl Default for ServerConfig {
             shutdown_timeout_s: 300,
             temperature_fallback: Vec::new(),
             no_warmup: false,
+            vad: false,
+            vad_model: whisper_burn::vad::DEFAULT_MODEL_PATH.into(),
+            vad_threshold: 0.5,
+            vad_min_silence_ms: 2000,
+            vad_speech_pad_ms: 400,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The VAD options (faster-whisper's defaults for those not on the command line).
+    pub fn vad_options(&self) -> whisper_burn::vad::VadOptions {
+        whisper_burn::vad::VadOptions {
+            threshold: self.vad_threshold,
+            min_silence_duration_ms: self.vad_min_silence_ms,
+            speech_pad_ms: self.vad_speech_pad_ms,
+            ..Default::default()
         }
     }
 }

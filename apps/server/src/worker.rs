@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 use whisper_burn::backend::WhisperBackend;
+use whisper_burn::vad::{transcribe_speech, SileroVad, VadOptions};
 use whisper_burn::{DecodeOptions, Transcript};
 
 /// What clients need to know about the loaded model.
@@ -46,7 +47,7 @@ pub fn spawn<B: WhisperBackend>(
         .name("whisper-inference".into())
         .spawn(move || {
             let t0 = Instant::now();
-            let engine = match load::<B>(&config, &device) {
+            let model = match load::<B>(&config, &device) {
                 Ok(e) => e,
                 Err(msg) => {
                     tracing::error!("loading the model failed: {msg}");
@@ -60,6 +61,7 @@ pub fn spawn<B: WhisperBackend>(
                     return;
                 }
             };
+            let engine = &model.engine;
             if !config.no_warmup {
                 let silence = vec![0.0f32; whisper_burn::audio::SAMPLE_RATE as usize];
                 if let Err(e) = engine.transcribe_batch(&[&silence], &DecodeOptions::default()) {
@@ -85,13 +87,38 @@ pub fn spawn<B: WhisperBackend>(
             metrics.model_loaded.set(1);
             status.send_replace(ModelStatus::Ready(Arc::new(info)));
             for batch in batches {
-                run_batch(&engine, batch, &metrics);
+                run_batch(&model, batch, &metrics);
             }
             tracing::debug!("inference thread finished");
         })
 }
 
-fn load<B: WhisperBackend>(config: &ServerConfig, device: &B::Device) -> Result<Engine<B>, String> {
+/// The engine, and the VAD when the server transcribes speech only.
+struct Loaded<B: WhisperBackend> {
+    engine: Engine<B>,
+    vad: Option<(SileroVad, VadOptions)>,
+}
+
+fn load<B: WhisperBackend>(config: &ServerConfig, device: &B::Device) -> Result<Loaded<B>, String> {
+    let vad = match config.vad {
+        true => {
+            let opts = config.vad_options();
+            opts.check().map_err(|e| e.to_string())?;
+            Some((
+                SileroVad::load(&config.vad_model).map_err(|e| e.to_string())?,
+                opts,
+            ))
+        }
+        false => None,
+    };
+    let engine = load_engine(config, device)?;
+    Ok(Loaded { engine, vad })
+}
+
+fn load_engine<B: WhisperBackend>(
+    config: &ServerConfig,
+    device: &B::Device,
+) -> Result<Engine<B>, String> {
     let draft: DraftSpec = config.draft.parse().map_err(|e| format!("{e}"))?;
     let engine_config = EngineConfig {
         draft,
@@ -121,12 +148,19 @@ fn fail_all(jobs: Vec<Job>, err: &ApiError) {
 
 /// Runs the engine on some inputs, turning panics into errors.
 fn infer<B: WhisperBackend>(
-    engine: &Engine<B>,
+    model: &Loaded<B>,
     jobs: &[Job],
     opts: &DecodeOptions,
 ) -> Result<Vec<Transcript>, ApiError> {
     let audios: Vec<&[f32]> = jobs.iter().map(|j| j.audio.as_slice()).collect();
-    match catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&audios, opts))) {
+    let engine = &model.engine;
+    let run = || match &model.vad {
+        Some((vad, vad_opts)) => transcribe_speech(vad, vad_opts, &audios, |speech| {
+            engine.transcribe_batch(speech, opts)
+        }),
+        None => engine.transcribe_batch(&audios, opts),
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(t)) if t.len() == jobs.len() => Ok(t),
         Ok(Ok(t)) => Err(ApiError::inference_failed(format!(
             "the engine returned {} transcripts for {} inputs",
@@ -141,7 +175,7 @@ fn infer<B: WhisperBackend>(
     }
 }
 
-fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metrics) {
+fn run_batch<B: WhisperBackend>(model: &Loaded<B>, batch: Batch, metrics: &Metrics) {
     let Batch { jobs, opts, idle } = batch;
     // Clients that went away while the batch formed are not decoded.
     let (jobs, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(Job::is_live);
@@ -156,7 +190,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
     for j in &jobs {
         metrics.record_queue_wait(start.duration_since(j.enqueued).as_secs_f64());
     }
-    let result = infer(engine, &jobs, &opts);
+    let result = infer(model, &jobs, &opts);
     let inference_s = start.elapsed().as_secs_f64();
     metrics.record_batch(n, inference_s);
     match result {
@@ -188,7 +222,7 @@ fn run_batch<B: WhisperBackend>(engine: &Engine<B>, batch: Batch, metrics: &Metr
                     continue;
                 }
                 let t1 = Instant::now();
-                let single = infer(engine, std::slice::from_ref(&job), &opts);
+                let single = infer(model, std::slice::from_ref(&job), &opts);
                 let s = t1.elapsed().as_secs_f64();
                 metrics.record_batch(1, s);
                 let reply = single.map(|mut t| {

@@ -6,6 +6,8 @@
 //!   `get_speech_timestamps` (hysteresis, minimum silence and speech, splitting, padding)
 //! - [`chunks`]: [`collect_chunks`] (the speech audio alone) and [`TimestampMap`] (its
 //!   times back in the original audio), as `collect_chunks` and `SpeechTimestampsMap`
+//! - [`filter`]: [`transcribe_speech`], transcription of the speech alone with the
+//!   original times (faster-whisper's `vad_filter=True`)
 //!
 //! The model comes from the `faster-whisper==1.2.1` wheel (`weights/fetch.sh`); it is
 //! snakers4/silero-vad's, MIT licensed.
@@ -21,10 +23,12 @@
 //! # Ok(()) }
 //! ```
 pub mod chunks;
+pub mod filter;
 pub mod model;
 mod onnx;
 pub mod timestamps;
 
 pub use chunks::{collect_chunks, TimestampMap};
+pub use filter::{restore_timestamps, transcribe_speech};
 pub use model::{SileroVad, CONTEXT, DEFAULT_MODEL_PATH, WINDOW};
 pub use timestamps::{chunks_from_probs, speech_timestamps, SpeechChunk, VadOptions};

@@ -43,7 +43,8 @@ impl VadOptions {
             .unwrap_or_else(|| ((self.threshold as f64 - 0.15).max(0.01)) as f32)
     }
 
-    fn check(&self) -> Result<()> {
+    /// Refuses options outside their ranges (a clear error, before any audio is read).
+    pub fn check(&self) -> Result<()> {
         let bad = |what: String| Err(WhisperError::Vad(what));
         if !(0.0..=1.0).contains(&self.threshold) {
             return bad(format!("threshold {} is not in [0, 1]", self.threshold));

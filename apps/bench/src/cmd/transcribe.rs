@@ -3,6 +3,7 @@
 //! optionally one shard of the inputs (`--shard I/N`).
 use super::inputs::{collect, Input, Shard};
 use super::jsonl::JsonlOutput;
+use super::vad::VadArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +13,7 @@ use std::time::Instant;
 use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::subtitles::{CueOptions, SubtitleFormat};
+use whisper_burn::vad::{transcribe_speech, SileroVad};
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
 #[derive(Args, Debug, Clone)]
@@ -112,6 +114,13 @@ pub struct TranscribeArgs {
     /// `whisper` CLI's `--initial_prompt`.
     #[arg(long)]
     pub initial_prompt: Option<String>,
+    /// Transcribe the speech only (faster-whisper's `vad_filter=True`): Silero VAD finds
+    /// it, the speech is transcribed without the silences, and every time is mapped back
+    /// to the input's. Fewer hallucinations and less work on audio with pauses.
+    #[arg(long)]
+    pub vad: bool,
+    #[command(flatten)]
+    pub vad_options: VadArgs,
     /// Audio files.
     pub files: Vec<PathBuf>,
 }
@@ -297,6 +306,10 @@ impl BackendTask for TranscribeTask {
             self.args.draft,
             t0.elapsed().as_secs_f64()
         );
+        let vad = match self.args.vad {
+            true => Some(SileroVad::load(&self.args.vad_options.vad_model)?),
+            false => None,
+        };
         let mut opts = decode_options(&self.args);
         opts.timestamps |= self.outputs.needs_timestamps();
         let bar = progress(self.inputs.len());
@@ -309,15 +322,23 @@ impl BackendTask for TranscribeTask {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&[f32]> = audios.iter().map(|a| a.as_slice()).collect();
-            let transcripts = if self.args.beam_size > 1 {
-                let mut beam = BeamSearchDecoder {
-                    beam_size: self.args.beam_size,
-                    patience: 1.0,
-                    length_penalty: None,
-                };
-                engine.main.transcribe_batch(&refs, &opts, &mut beam)?
-            } else {
-                engine.transcribe_batch(&refs, &opts)?
+            let transcribe = |audios: &[&[f32]]| -> Result<Vec<Transcript>> {
+                if self.args.beam_size > 1 {
+                    let mut beam = BeamSearchDecoder {
+                        beam_size: self.args.beam_size,
+                        patience: 1.0,
+                        length_penalty: None,
+                    };
+                    Ok(engine.main.transcribe_batch(audios, &opts, &mut beam)?)
+                } else {
+                    Ok(engine.transcribe_batch(audios, &opts)?)
+                }
+            };
+            let transcripts = match &vad {
+                Some(vad) => {
+                    transcribe_speech(vad, &self.args.vad_options.options(), &refs, transcribe)?
+                }
+                None => transcribe(&refs)?,
             };
             for (input, t) in chunk.iter().zip(&transcripts) {
                 self.outputs.write(input, t)?;
