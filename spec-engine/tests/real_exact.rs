@@ -230,3 +230,59 @@ fn words_with_a_draft_are_greedy_words_in_batches_and_long_form() {
         );
     }
 }
+
+#[test]
+fn vad_batched_pipeline_with_a_draft_is_the_greedy_pipeline() {
+    use whisper_burn::vad::{batched_vad_options, transcribe_chunked, SileroVad};
+    let main = load("tiny.en");
+    let device = Default::default();
+    let vad_path = Path::new(ROOT).join(whisper_burn::vad::DEFAULT_MODEL_PATH);
+    let vad = SileroVad::load(&vad_path).expect("silero vad: run `bash weights/fetch.sh`");
+    let chapter = audio::load_audio_file(&Path::new(SHARED).join("data/longform/1089-134686.flac"))
+        .expect("audio");
+    let audio = &chapter[..100 * 16_000];
+    let opts = DecodeOptions {
+        language: Some("en".into()),
+        timestamps: true,
+        condition_on_previous_text: false,
+        ..Default::default()
+    };
+    let run = |draft: &str| {
+        let cfg = EngineConfig {
+            draft: draft.parse::<DraftSpec>().expect("spec"),
+            draft_length: DraftLength::default(),
+        };
+        let engine = Engine::with_main(main.clone(), cfg, &device).expect("engine");
+        transcribe_chunked(&vad, &batched_vad_options(), audio, 4, |groups| {
+            engine.transcribe_batch(groups, &opts)
+        })
+        .expect("batched pipeline")
+    };
+    let greedy = run("none");
+    assert!(greedy.windows >= 4, "{} windows", greedy.windows);
+    // In order; a segment may start a little before the previous one's end (the model's
+    // end timestamp can run past the speech its group ends with).
+    let mut last_end = 0.0;
+    for s in &greedy.segments {
+        assert!(
+            s.start_s >= last_end - 0.5 && s.start_s <= s.end_s && s.end_s <= 101.0,
+            "segments out of order: {s:?} after {last_end}"
+        );
+        last_end = s.end_s;
+    }
+    let sequential = main
+        .transcribe(audio, &opts, &mut whisper_burn::GreedyDecoder)
+        .expect("sequential");
+    let words = |t: &str| t.split_whitespace().count();
+    let (a, b) = (words(&greedy.text), words(&sequential.text));
+    assert!(
+        a.abs_diff(b) * 20 < b,
+        "batched {a} words vs sequential {b}: words lost at group boundaries?"
+    );
+    let drafted = run("self-q8");
+    assert_eq!(
+        drafted.segments, greedy.segments,
+        "self-q8 changed the batched pipeline's output"
+    );
+    assert!(drafted.drafted > 0);
+}

@@ -6,6 +6,7 @@
 //!   `get_speech_timestamps` (hysteresis, minimum silence and speech, splitting, padding)
 //! - [`chunks`]: [`collect_chunks`] (the speech audio alone) and [`TimestampMap`] (its
 //!   times back in the original audio), as `collect_chunks` and `SpeechTimestampsMap`
+//! - [`batched`]: [`transcribe_chunked`], the VAD-chunked batched pipeline
 //! - [`filter`]: [`transcribe_speech`], transcription of the speech alone with the
 //!   original times (faster-whisper's `vad_filter=True`)
 //!
@@ -22,12 +23,14 @@
 //! // A time t in `speech` is map.original_time(t, None, false) in `audio`.
 //! # Ok(()) }
 //! ```
+pub mod batched;
 pub mod chunks;
 pub mod filter;
 pub mod model;
 mod onnx;
 pub mod timestamps;
 
+pub use batched::{batched_vad_options, transcribe_chunked};
 pub use chunks::{collect_chunks, TimestampMap};
 pub use filter::{restore_timestamps, transcribe_speech};
 pub use model::{SileroVad, CONTEXT, DEFAULT_MODEL_PATH, WINDOW};

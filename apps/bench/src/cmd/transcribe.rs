@@ -13,7 +13,7 @@ use std::time::Instant;
 use whisper_burn::backend::{dispatch, BackendTask, DeviceKind, DeviceSpec};
 use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::subtitles::{CueOptions, SubtitleFormat};
-use whisper_burn::vad::{transcribe_speech, SileroVad};
+use whisper_burn::vad::{transcribe_chunked, transcribe_speech, SileroVad};
 use whisper_burn::{audio, DecodeOptions, Task, Transcript};
 
 #[derive(Args, Debug, Clone)]
@@ -119,6 +119,12 @@ pub struct TranscribeArgs {
     /// to the input's. Fewer hallucinations and less work on audio with pauses.
     #[arg(long)]
     pub vad: bool,
+    /// The VAD-chunked batched pipeline: each input is cut at speech boundaries into
+    /// groups of at most 30 s of speech, decoded --batch-size groups at a time (greedy or
+    /// speculative) without previous-text conditioning, as faster-whisper's
+    /// BatchedInferencePipeline; segments come back in order with the input's times.
+    #[arg(long, conflicts_with = "vad")]
+    pub batched: bool,
     #[command(flatten)]
     pub vad_options: VadArgs,
     /// Audio files.
@@ -306,10 +312,13 @@ impl BackendTask for TranscribeTask {
             self.args.draft,
             t0.elapsed().as_secs_f64()
         );
-        let vad = match self.args.vad {
+        let vad = match self.args.vad || self.args.batched {
             true => Some(SileroVad::load(&self.args.vad_options.vad_model)?),
             false => None,
         };
+        if self.args.batched {
+            return self.run_batched(&engine, vad.as_ref().expect("loaded above"));
+        }
         let mut opts = decode_options(&self.args);
         opts.timestamps |= self.outputs.needs_timestamps();
         let bar = progress(self.inputs.len());
@@ -349,6 +358,39 @@ impl BackendTask for TranscribeTask {
                 bar.suspend(|| print_transcript(input, t, self.args.json));
                 bar.inc(1);
             }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+}
+
+impl TranscribeTask {
+    /// `--batched`: one input at a time, its VAD groups decoded `--batch-size` at once.
+    fn run_batched<B: whisper_burn::backend::WhisperBackend>(
+        &mut self,
+        engine: &Engine<B>,
+        vad: &SileroVad,
+    ) -> Result<()> {
+        if self.args.beam_size > 1 {
+            anyhow::bail!("--batched decodes greedily (or speculatively); drop --beam-size");
+        }
+        let mut opts = decode_options(&self.args);
+        opts.timestamps |= self.outputs.needs_timestamps();
+        opts.condition_on_previous_text = false;
+        let vad_opts = self.args.vad_options.batched_options();
+        let bar = progress(self.inputs.len());
+        for input in &self.inputs {
+            let samples = audio::load_audio_file(&input.path)
+                .with_context(|| format!("decoding {}", input.path.display()))?;
+            let t = transcribe_chunked(vad, &vad_opts, &samples, self.args.batch_size, |groups| {
+                Ok::<_, anyhow::Error>(engine.transcribe_batch(groups, &opts)?)
+            })?;
+            self.outputs.write(input, &t)?;
+            if let Some(log) = &mut self.log {
+                log.append(&transcript_json(input, &t))?;
+            }
+            bar.suspend(|| print_transcript(input, &t, self.args.json));
+            bar.inc(1);
         }
         bar.finish_and_clear();
         Ok(())
@@ -433,6 +475,7 @@ fn transcript_json(input: &Input, t: &Transcript) -> serde_json::Value {
             "audio_s": t.audio_s,
             "encode_s": t.encode_s,
             "decode_s": t.decode_s,
+            "windows": t.windows,
             "main_passes": t.main_passes,
             "drafted": t.drafted,
             "accepted": t.accepted,

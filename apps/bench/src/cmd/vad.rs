@@ -21,9 +21,9 @@ pub struct VadArgs {
     /// Below this a window is silence (default: threshold - 0.15).
     #[arg(long)]
     pub vad_neg_threshold: Option<f32>,
-    /// Silence this long ends a speech chunk.
-    #[arg(long, default_value_t = 2000)]
-    pub vad_min_silence_ms: u32,
+    /// Silence this long ends a speech chunk (default 2000; 160 with `transcribe --batched`).
+    #[arg(long)]
+    pub vad_min_silence_ms: Option<u32>,
     /// Chunks this short or shorter are dropped.
     #[arg(long, default_value_t = 0)]
     pub vad_min_speech_ms: u32,
@@ -42,8 +42,24 @@ impl VadArgs {
             neg_threshold: self.vad_neg_threshold,
             min_speech_duration_ms: self.vad_min_speech_ms,
             max_speech_duration_s: self.vad_max_speech_s.unwrap_or(f64::INFINITY),
-            min_silence_duration_ms: self.vad_min_silence_ms,
+            min_silence_duration_ms: self.vad_min_silence_ms.unwrap_or(2000),
             speech_pad_ms: self.vad_speech_pad_ms,
+        }
+    }
+
+    /// The options of the batched pipeline: faster-whisper's batched defaults (chunks cut
+    /// at 160 ms silences, at most 30 s) where not given.
+    pub fn batched_options(&self) -> VadOptions {
+        let batched = whisper_burn::vad::batched_vad_options();
+        VadOptions {
+            min_silence_duration_ms: self
+                .vad_min_silence_ms
+                .unwrap_or(batched.min_silence_duration_ms),
+            max_speech_duration_s: self
+                .vad_max_speech_s
+                .unwrap_or(batched.max_speech_duration_s)
+                .min(batched.max_speech_duration_s),
+            ..self.options()
         }
     }
 }
