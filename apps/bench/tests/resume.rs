@@ -2,12 +2,14 @@
 //! the run with exactly one line per input and the transcripts of an uninterrupted run; a
 //! torn last line is cut off; `--shard I/N` splits the inputs into disjoint parts that
 //! cover them all.
+mod support;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use support::{target_dir, tiny_en};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
@@ -18,21 +20,9 @@ fn manifest() -> String {
     format!("{SHARED}/data/librispeech/eval_quick_40.tsv")
 }
 
-fn tiny_en() -> String {
-    let dir = format!("{ROOT}/weights/models/tiny.en");
-    assert!(
-        Path::new(&dir).join("model.bin").is_file(),
-        "{dir} missing: run `bash weights/fetch.sh`"
-    );
-    dir
-}
-
 /// A fresh folder under `target/test-resume/`.
 fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(ROOT).join("target/test-resume").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    target_dir("test-resume", name)
 }
 
 /// `whisper-bench transcribe` on the first `N` manifest rows, plus `args`.

@@ -1,23 +1,14 @@
 //! `whisper-bench transcribe` writes the transcript files users know from the `whisper` CLI.
-use std::path::{Path, PathBuf};
+mod support;
+use std::path::PathBuf;
 use std::process::Command;
+use support::{target_dir, tiny_en};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
 
-fn tiny_en() -> String {
-    let dir = format!("{ROOT}/weights/models/tiny.en");
-    assert!(
-        Path::new(&dir).join("model.bin").is_file(),
-        "{dir} missing: run `bash weights/fetch.sh`"
-    );
-    dir
-}
-
 fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(ROOT).join("target/test-cli").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    target_dir("test-cli", name)
 }
 
 fn transcribe(args: &[&str]) -> std::process::Output {
@@ -247,7 +238,6 @@ fn word_timestamps_in_json_and_one_cue_per_word() {
 #[test]
 fn vad_on_twelve_minutes_of_silence_gives_no_segments() {
     let dir = out_dir("vad-silence");
-    std::fs::create_dir_all(&dir).unwrap();
     let silence = dir.join("silence.flac");
     let made = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])

@@ -20,6 +20,27 @@ pub const LIBRISPEECH: &str = concat!(
     "/../../../shared/data/librispeech"
 );
 
+/// `weights/models/tiny.en` of the workspace (real weights; `bash weights/fetch.sh`).
+pub fn tiny_en() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/models/tiny.en");
+    assert!(
+        Path::new(dir).join("model.bin").is_file(),
+        "{dir} missing: run `bash weights/fetch.sh`"
+    );
+    dir.to_string()
+}
+
+/// A fresh, empty folder `target/<group>/<name>` of the workspace (kept after the test
+/// for inspection).
+pub fn target_dir(group: &str, name: &str) -> PathBuf {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"))
+        .join(group)
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     let nanos = SystemTime::now()
