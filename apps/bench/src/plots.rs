@@ -122,6 +122,8 @@ fn many_devices(summaries: &[ConfigSummary]) -> bool {
 
 struct LatencyVsWer {
     points: Vec<(String, f64, f64)>,
+    caption: String,
+    x_desc: String,
 }
 
 impl Figure for LatencyVsWer {
@@ -130,14 +132,14 @@ impl Figure for LatencyVsWer {
         let x_max = upper(self.points.iter().map(|p| p.1).fold(0.0, f64::max), 0.01);
         let y_max = upper(self.points.iter().map(|p| p.2).fold(0.0, f64::max), 1.0);
         let mut chart = ChartBuilder::on(root)
-            .caption("Latency vs WER per configuration", (FONT, 24))
+            .caption(self.caption.as_str(), (FONT, 24))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
-            .x_desc("mean latency per utterance (s)")
+            .x_desc(self.x_desc.as_str())
             .y_desc("WER (%)")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -165,10 +167,31 @@ pub fn latency_vs_wer(summaries: &[ConfigSummary], out_stem: &Path) -> Result<()
                 .then(|| (summary_label(s, many), s.mean_latency_s, wer * 100.0))
         })
         .collect();
+    time_vs_wer(
+        points,
+        "Latency vs WER per configuration",
+        "mean latency per utterance (s)",
+        out_stem,
+    )
+}
+
+/// Scatter of a time (x, seconds) against WER in percent (y): labelled points
+/// `(label, seconds, wer_percent)`.
+pub fn time_vs_wer(
+    points: Vec<(String, f64, f64)>,
+    caption: &str,
+    x_desc: &str,
+    out_stem: &Path,
+) -> Result<(), PlotError> {
     if points.is_empty() {
         return Err(PlotError::NoData("no configuration has a WER"));
     }
-    render(&LatencyVsWer { points }, out_stem, SIZE)
+    let figure = LatencyVsWer {
+        points,
+        caption: caption.to_string(),
+        x_desc: x_desc.to_string(),
+    };
+    render(&figure, out_stem, SIZE)
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 //!
 //! - [`measure`]: the timed runs on one backend (a [`BackendTask`](whisper_burn::backend::BackendTask))
 //! - [`output`]: per-utterance results, summaries, reports and plots
+mod longform;
 mod measure;
 mod output;
 
@@ -23,6 +24,8 @@ pub enum Mode {
     Speculative,
     /// Beam search sizes per model, plus the speculative greedy point.
     Beam,
+    /// Long files: sequential and VAD-batched, greedy and each draft, beside faster-whisper.
+    Longform,
 }
 
 impl std::fmt::Display for Mode {
@@ -30,6 +33,7 @@ impl std::fmt::Display for Mode {
         f.write_str(match self {
             Mode::Speculative => "speculative",
             Mode::Beam => "beam",
+            Mode::Longform => "longform",
         })
     }
 }
@@ -82,6 +86,22 @@ pub struct BenchmarkArgs {
     /// Output folder (default `bench-results/<mode>-<timestamp>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Longform mode: batch sizes of the VAD-batched pipelines (ours and faster-whisper's).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    pub batch_sizes: Vec<usize>,
+    /// Longform mode: runs of every configuration, alternated.
+    #[arg(long, default_value_t = 2)]
+    pub repeats: usize,
+    /// Longform mode: only the first N seconds of each file (no WER then: the text is the
+    /// whole file's).
+    #[arg(long)]
+    pub limit_s: Option<f64>,
+    /// Longform mode: skip faster-whisper (otherwise run when python3 can import it).
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Longform mode: the Silero VAD model.
+    #[arg(long, default_value = whisper_burn::vad::DEFAULT_MODEL_PATH)]
+    pub vad_model: PathBuf,
 }
 
 /// One configuration's timed run over the whole data set on one backend.
@@ -120,6 +140,9 @@ pub struct Corpus {
 
 pub fn run(args: BenchmarkArgs) -> Result<()> {
     validate(&args)?;
+    if args.mode == Mode::Longform {
+        return longform::run(&args);
+    }
     for &kind in dedup(&args.device).iter() {
         dispatch(kind, Probe)??;
     }
@@ -137,7 +160,7 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
     let opts = decode_options(&args);
     let devices = dedup(&args.device);
     let n_configs = match args.mode {
-        Mode::Speculative => 1 + speculative_drafts(&args)?.len(),
+        Mode::Speculative | Mode::Longform => 1 + speculative_drafts(&args)?.len(),
         Mode::Beam => {
             models(&args).len()
                 * (args.beams.len() + usize::from(spec_point_draft(&args)?.is_some()))
@@ -155,6 +178,7 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
         let runs = match args.mode {
             Mode::Speculative => dispatch(kind, measure::SpeculativeTask(ctx))??,
             Mode::Beam => dispatch(kind, measure::BeamTask(ctx))??,
+            Mode::Longform => unreachable!("long-form runs return above"),
         };
         all.push(runs);
     }

@@ -362,7 +362,7 @@ fn make_plots(
         plots::latency_vs_wer(summaries, &out.join("latency_vs_wer")),
     );
     match args.mode {
-        Mode::Speculative => {
+        Mode::Speculative | Mode::Longform => {
             check(
                 "speedup_per_draft",
                 plots::speedup_per_draft(summaries, &out.join("speedup_per_draft")),
@@ -421,7 +421,7 @@ fn sanitize(s: &str) -> String {
 
 fn notes(args: &BenchmarkArgs) -> Vec<String> {
     let baseline = match args.mode {
-        Mode::Speculative => "`greedy` (the main model alone)",
+        Mode::Speculative | Mode::Longform => "`greedy` (the main model alone)",
         Mode::Beam => "`<model>/beam1` (beam 1 is greedy decoding)",
     };
     vec![
@@ -432,7 +432,7 @@ fn notes(args: &BenchmarkArgs) -> Vec<String> {
         "RTF: sum of the batches' wall-clock times / total audio duration.".into(),
         format!("Baseline: {baseline}, on the same backend in the same run; speedup = baseline total latency / total latency."),
         match args.mode {
-            Mode::Speculative => "Order: interleaved; each batch is decoded by every configuration in turn (the order rotating from batch to batch) before the next batch, so drift in a shared machine's speed falls on all configurations alike.".into(),
+            Mode::Speculative | Mode::Longform => "Order: interleaved; each batch is decoded by every configuration in turn (the order rotating from batch to batch) before the next batch, so drift in a shared machine's speed falls on all configurations alike.".into(),
             Mode::Beam => "Order: one configuration after another over the whole data set.".into(),
         },
         "identical: every transcript's token ids equal the baseline's (results.csv `identical_to_baseline` compares token ids, not only text); checked for speculative configurations, which must match, not for beam sizes.".into(),
