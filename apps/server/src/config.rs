@@ -80,13 +80,19 @@ pub struct ServerConfig {
     /// silence, music and noise first, and times are mapped back to the upload's.
     #[arg(long)]
     pub vad: bool,
+    /// Cut every upload at speech boundaries (Silero VAD, 160 ms silences) into groups of
+    /// at most 30 s of speech, decoded `--max-batch` groups at a time beside other
+    /// requests' groups, without previous-text conditioning (faster-whisper's
+    /// BatchedInferencePipeline): a long upload fills a batch by itself.
+    #[arg(long, conflicts_with = "vad")]
+    pub batched: bool,
     /// The Silero VAD v6 ONNX file (`bash weights/fetch.sh` puts it there).
     #[arg(long, default_value = whisper_burn::vad::DEFAULT_MODEL_PATH)]
     pub vad_model: std::path::PathBuf,
     /// VAD: windows with a speech probability at or above this are speech.
     #[arg(long, default_value_t = 0.5)]
     pub vad_threshold: f32,
-    /// VAD: silence this long ends a speech chunk.
+    /// VAD: silence this long ends a speech chunk (`--vad`; `--batched` cuts at 160 ms).
     #[arg(long, default_value_t = 2000)]
     pub vad_min_silence_ms: u32,
     /// VAD: padding added to each side of a speech chunk.
@@ -125,6 +131,7 @@ impl Default for ServerConfig {
             temperature_fallback: Vec::new(),
             no_warmup: false,
             vad: false,
+            batched: false,
             vad_model: whisper_burn::vad::DEFAULT_MODEL_PATH.into(),
             vad_threshold: 0.5,
             vad_min_silence_ms: 2000,
@@ -134,13 +141,20 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The VAD options (faster-whisper's defaults for those not on the command line).
+    /// The VAD options (faster-whisper's defaults for those not on the command line; with
+    /// `--batched`, its batched pipeline's: 160 ms silences, groups of at most 30 s).
     pub fn vad_options(&self) -> whisper_burn::vad::VadOptions {
+        let base = match self.batched {
+            true => whisper_burn::vad::batched_vad_options(),
+            false => whisper_burn::vad::VadOptions {
+                min_silence_duration_ms: self.vad_min_silence_ms,
+                ..Default::default()
+            },
+        };
         whisper_burn::vad::VadOptions {
             threshold: self.vad_threshold,
-            min_silence_duration_ms: self.vad_min_silence_ms,
             speech_pad_ms: self.vad_speech_pad_ms,
-            ..Default::default()
+            ..base
         }
     }
 }

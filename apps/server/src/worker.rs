@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 use whisper_burn::backend::WhisperBackend;
-use whisper_burn::vad::{transcribe_speech, SileroVad, VadOptions};
+use whisper_burn::vad::{transcribe_chunked_many, transcribe_speech, SileroVad, VadOptions};
 use whisper_burn::{DecodeOptions, Transcript};
 
 /// What clients need to know about the loaded model.
@@ -93,26 +93,30 @@ pub fn spawn<B: WhisperBackend>(
         })
 }
 
-/// The engine, and the VAD when the server transcribes speech only.
+/// The engine, and the VAD when the server transcribes speech only or in VAD groups.
 struct Loaded<B: WhisperBackend> {
     engine: Engine<B>,
     vad: Option<(SileroVad, VadOptions)>,
+    /// `--batched`: uploads decoded as VAD groups, this many per engine call.
+    groups_per_batch: Option<usize>,
 }
 
 fn load<B: WhisperBackend>(config: &ServerConfig, device: &B::Device) -> Result<Loaded<B>, String> {
-    let vad = match config.vad {
+    let vad = match config.vad || config.batched {
         true => {
             let opts = config.vad_options();
             opts.check().map_err(|e| e.to_string())?;
-            Some((
-                SileroVad::load(&config.vad_model).map_err(|e| e.to_string())?,
-                opts,
-            ))
+            let model = SileroVad::load(&config.vad_model).map_err(|e| e.to_string())?;
+            Some((model, opts))
         }
         false => None,
     };
     let engine = load_engine(config, device)?;
-    Ok(Loaded { engine, vad })
+    Ok(Loaded {
+        engine,
+        vad,
+        groups_per_batch: config.batched.then_some(config.max_batch.max(1)),
+    })
 }
 
 fn load_engine<B: WhisperBackend>(
@@ -154,11 +158,20 @@ fn infer<B: WhisperBackend>(
 ) -> Result<Vec<Transcript>, ApiError> {
     let audios: Vec<&[f32]> = jobs.iter().map(|j| j.audio.as_slice()).collect();
     let engine = &model.engine;
-    let run = || match &model.vad {
-        Some((vad, vad_opts)) => transcribe_speech(vad, vad_opts, &audios, |speech| {
+    let run = || match (&model.vad, model.groups_per_batch) {
+        (Some((vad, vad_opts)), Some(n)) => {
+            let opts = DecodeOptions {
+                condition_on_previous_text: false,
+                ..opts.clone()
+            };
+            transcribe_chunked_many(vad, vad_opts, &audios, n, |groups| {
+                engine.transcribe_batch(groups, &opts)
+            })
+        }
+        (Some((vad, vad_opts)), None) => transcribe_speech(vad, vad_opts, &audios, |speech| {
             engine.transcribe_batch(speech, opts)
         }),
-        None => engine.transcribe_batch(&audios, opts),
+        (None, _) => engine.transcribe_batch(&audios, opts),
     };
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(t)) if t.len() == jobs.len() => Ok(t),

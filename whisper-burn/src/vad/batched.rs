@@ -50,48 +50,75 @@ pub fn group_chunks(chunks: &[SpeechChunk], max_group_s: f64) -> Vec<Vec<SpeechC
 }
 
 /// Transcribes `audio` as VAD-cut groups of at most `opts.max_speech_duration_s` (30 s at
-/// most) of speech, `batch_size` groups per call of `transcribe`
-/// (give it decode options without previous-text conditioning); returns one transcript
-/// with the input's times and the work of every group summed.
+/// most) of speech, `batch_size` groups per call of `transcribe` (give it decode options
+/// without previous-text conditioning); returns one transcript with the input's times and
+/// the work of every group summed.
 pub fn transcribe_chunked<E, F>(
     vad: &SileroVad,
     opts: &VadOptions,
     audio: &[f32],
     batch_size: usize,
-    mut transcribe: F,
+    transcribe: F,
 ) -> Result<Transcript, E>
 where
     E: From<WhisperError>,
     F: FnMut(&[&[f32]]) -> Result<Vec<Transcript>, E>,
 {
-    if audio.is_empty() {
-        return Err(WhisperError::EmptyAudio.into());
-    }
-    let chunks = speech_timestamps(vad, audio, opts)?;
+    let mut all = transcribe_chunked_many(vad, opts, &[audio], batch_size, transcribe)?;
+    Ok(all.remove(0))
+}
+
+/// As [`transcribe_chunked`] for several inputs at once: the groups of every input share
+/// the batches (a server's long upload is decoded beside other requests' audio), and each
+/// input gets its own transcript back. An input without speech gets an empty transcript.
+pub fn transcribe_chunked_many<E, F>(
+    vad: &SileroVad,
+    opts: &VadOptions,
+    audios: &[&[f32]],
+    batch_size: usize,
+    mut transcribe: F,
+) -> Result<Vec<Transcript>, E>
+where
+    E: From<WhisperError>,
+    F: FnMut(&[&[f32]]) -> Result<Vec<Transcript>, E>,
+{
     let max_group_s = opts.max_speech_duration_s.min(MAX_GROUP_S);
-    let groups: Vec<(Vec<f32>, TimestampMap)> = group_chunks(&chunks, max_group_s)
-        .iter()
-        .map(|g| collect_chunks(audio, g))
-        .collect();
-    let mut merged = Transcript {
-        audio_s: audio.len() as f64 / SAMPLE_RATE as f64,
-        ..Default::default()
-    };
-    for batch in groups.chunks(batch_size.max(1)) {
-        let refs: Vec<&[f32]> = batch.iter().map(|(s, _)| s.as_slice()).collect();
-        let transcripts = transcribe(&refs)?;
-        for ((_, map), mut t) in batch.iter().zip(transcripts) {
-            restore_timestamps(&mut t, map);
-            append(&mut merged, t);
+    // (input, group audio, its map), in input then time order.
+    let mut groups: Vec<(usize, Vec<f32>, TimestampMap)> = Vec::new();
+    for (i, audio) in audios.iter().enumerate() {
+        if audio.is_empty() {
+            return Err(WhisperError::EmptyAudio.into());
+        }
+        let chunks = speech_timestamps(vad, audio, opts)?;
+        for g in group_chunks(&chunks, max_group_s) {
+            let (samples, map) = collect_chunks(audio, &g);
+            groups.push((i, samples, map));
         }
     }
-    merged.text = merged
-        .segments
+    let mut merged: Vec<Transcript> = audios
         .iter()
-        .map(|s| s.text.as_str())
-        .collect::<String>()
-        .trim()
-        .to_string();
+        .map(|a| Transcript {
+            audio_s: a.len() as f64 / SAMPLE_RATE as f64,
+            ..Default::default()
+        })
+        .collect();
+    for batch in groups.chunks(batch_size.max(1)) {
+        let refs: Vec<&[f32]> = batch.iter().map(|(_, s, _)| s.as_slice()).collect();
+        let transcripts = transcribe(&refs)?;
+        for ((i, _, map), mut t) in batch.iter().zip(transcripts) {
+            restore_timestamps(&mut t, map);
+            append(&mut merged[*i], t);
+        }
+    }
+    for t in &mut merged {
+        t.text = t
+            .segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<String>()
+            .trim()
+            .to_string();
+    }
     Ok(merged)
 }
 

@@ -30,7 +30,7 @@ pub mod model;
 mod onnx;
 pub mod timestamps;
 
-pub use batched::{batched_vad_options, transcribe_chunked};
+pub use batched::{batched_vad_options, transcribe_chunked, transcribe_chunked_many};
 pub use chunks::{collect_chunks, TimestampMap};
 pub use filter::{restore_timestamps, transcribe_speech};
 pub use model::{SileroVad, CONTEXT, DEFAULT_MODEL_PATH, WINDOW};
