@@ -290,3 +290,19 @@ fn vad_keeps_the_speech_and_its_times() {
         .as_array()
         .is_some_and(|w| !w.is_empty()));
 }
+
+#[test]
+fn no_fallback_and_a_fallback_ladder_are_refused_together() {
+    let jfk = format!("{SHARED}/data/clips/jfk.flac");
+    let out = Command::new(env!("CARGO_BIN_EXE_whisper-bench"))
+        .args(["transcribe", "--model", &tiny_en(), "--no-fallback"])
+        .args(["--temperature-fallback", "0.2,0.4", &jfk])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    // --no-fallback alone is greedy decoding: the transcript of the default run here.
+    let plain = transcribe(&["--no-fallback", &jfk]);
+    let default = transcribe(&[&jfk]);
+    assert_eq!(plain.stdout, default.stdout);
+}

@@ -68,11 +68,15 @@ pub struct ServerConfig {
     /// On SIGTERM / ctrl-c, how long to wait for in-flight requests before exiting.
     #[arg(long, default_value_t = 300)]
     pub shutdown_timeout_s: u64,
-    /// Decode a window again at these temperatures, in order, when its text repeats or is
-    /// unlikely (faster-whisper's rule; e.g. `0.2,0.4,0.6,0.8,1.0`), as OpenAI's API does
-    /// for temperature 0. Off by default: answers are then the model's greedy output.
-    #[arg(long, value_delimiter = ',')]
+    /// For requests at temperature 0: decode a window again at these temperatures, in
+    /// order, when its text repeats or is unlikely, keeping the best attempt (Whisper's
+    /// rule, on by default as in openai-whisper, faster-whisper and OpenAI's API).
+    #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.6,0.8,1.0")]
     pub temperature_fallback: Vec<f32>,
+    /// No temperature fallback: answers at temperature 0 are then the model's greedy
+    /// output, token for token.
+    #[arg(long)]
+    pub no_fallback: bool,
     /// Skip the short warm-up inference after loading.
     #[arg(long)]
     pub no_warmup: bool,
@@ -128,7 +132,8 @@ impl Default for ServerConfig {
             decode_concurrency: default_decode_concurrency(),
             retry_after_s: 1,
             shutdown_timeout_s: 300,
-            temperature_fallback: Vec::new(),
+            temperature_fallback: vec![0.2, 0.4, 0.6, 0.8, 1.0],
+            no_fallback: false,
             no_warmup: false,
             vad: false,
             batched: false,
@@ -141,6 +146,15 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The fallback temperatures of a request at `temperature` (none above 0, as OpenAI's
+    /// API: only temperature 0 falls back).
+    pub fn fallback_for(&self, temperature: f32) -> Vec<f32> {
+        if self.no_fallback || temperature != 0.0 {
+            return Vec::new();
+        }
+        self.temperature_fallback.clone()
+    }
+
     /// The VAD options (faster-whisper's defaults for those not on the command line; with
     /// `--batched`, its batched pipeline's: 160 ms silences, groups of at most 30 s).
     pub fn vad_options(&self) -> whisper_burn::vad::VadOptions {

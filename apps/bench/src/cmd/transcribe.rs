@@ -92,10 +92,15 @@ pub struct TranscribeArgs {
     pub seed: u64,
     /// Decode a window again at these temperatures, in order, when its text repeats
     /// (compression ratio above --compression-ratio-threshold) or is unlikely (average
-    /// log-probability below -1), keeping the best attempt, as faster-whisper does with
-    /// `0.2,0.4,0.6,0.8,1.0`. Off by default. Exact with a draft too.
-    #[arg(long, value_delimiter = ',')]
-    pub temperature_fallback: Vec<f32>,
+    /// log-probability below -1), keeping the best attempt. Default with --temperature 0
+    /// and no beam search: 0.2,0.4,0.6,0.8,1.0, as openai-whisper and faster-whisper.
+    /// Exact with a draft too.
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_fallback")]
+    pub temperature_fallback: Option<Vec<f32>>,
+    /// No temperature fallback: the transcript is then the model's greedy output, token
+    /// for token.
+    #[arg(long)]
+    pub no_fallback: bool,
     /// Compression ratio above which a window's text counts as repetitive.
     #[arg(long, default_value_t = 2.4)]
     pub compression_ratio_threshold: f32,
@@ -405,7 +410,12 @@ pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
     if args.beam_size > 1 && args.temperature != 0.0 {
         anyhow::bail!("--beam-size > 1 is deterministic; it cannot be combined with --temperature");
     }
-    if args.beam_size > 1 && !args.temperature_fallback.is_empty() {
+    if args.beam_size > 1
+        && args
+            .temperature_fallback
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+    {
         anyhow::bail!(
             "--beam-size > 1 cannot be combined with --temperature-fallback (its retries sample)"
         );
@@ -413,6 +423,7 @@ pub fn engine_config(args: &TranscribeArgs) -> Result<EngineConfig> {
     if let Some(t) = args
         .temperature_fallback
         .iter()
+        .flatten()
         .find(|t| !(**t > 0.0 && **t <= 1.0))
     {
         anyhow::bail!(
@@ -441,7 +452,7 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
         word_timestamps: args.word_timestamps,
         temperature: args.temperature,
         seed: args.seed,
-        temperature_fallback: args.temperature_fallback.clone(),
+        temperature_fallback: fallback_ladder(args),
         compression_ratio_threshold: Some(args.compression_ratio_threshold),
         initial_prompt: args
             .initial_prompt
@@ -450,6 +461,21 @@ pub fn decode_options(args: &TranscribeArgs) -> DecodeOptions {
             .filter(|p| !p.is_empty())
             .map(str::to_string),
         ..DecodeOptions::default()
+    }
+}
+
+/// Whisper's default temperature ladder after 0.
+const DEFAULT_FALLBACK: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
+
+/// The fallback temperatures in effect: the ones given, else Whisper's ladder for greedy
+/// (or speculative) decoding at temperature 0; none with --no-fallback, beam search or
+/// sampling.
+fn fallback_ladder(args: &TranscribeArgs) -> Vec<f32> {
+    match &args.temperature_fallback {
+        _ if args.no_fallback => Vec::new(),
+        Some(given) => given.clone(),
+        None if args.temperature == 0.0 && args.beam_size <= 1 => DEFAULT_FALLBACK.to_vec(),
+        None => Vec::new(),
     }
 }
 

@@ -86,7 +86,7 @@ impl Api {
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
-            temperature_fallback: self.state.config.temperature_fallback.clone(),
+            temperature_fallback: self.state.config.fallback_for(temperature),
             ..Default::default()
         };
         let file = form.take_file()?;
@@ -257,7 +257,7 @@ impl Api {
             initial_prompt: prompt_option(form.get("prompt")),
             temperature,
             seed,
-            temperature_fallback: self.state.config.temperature_fallback.clone(),
+            temperature_fallback: self.state.config.fallback_for(temperature),
             ..Default::default()
         };
         let file = form.take_file()?;
