@@ -2,7 +2,9 @@
 //! the ratio the draft must keep small for speculative decoding to pay.
 //! `cargo run --release -p spec-engine --example draft_timing -- weights/models/base`
 //! (`DRAFT_BITS=4|8`, `DRAFT_REPS=20`, `AUDIO_FRAMES=1000` mel frames of audio per row,
-//! `DRAFT_ONLY=1` to time the draft alone, for a profiler).
+//! `DRAFT_ONLY=1` to time the draft alone, for a profiler; long-form windows:
+//! `AUDIO_FRAMES=3000 PREV_TOKENS=200 COMMITTED=100`, a previous-text prompt of that many
+//! tokens and that many tokens already generated).
 use spec_engine::proposer::{ProposeRequest, Proposer};
 use spec_engine::self_draft::{SelfDraft, WeightBits, DRAFT_MARGIN_FRAMES};
 use std::sync::Arc;
@@ -16,8 +18,6 @@ use whisper_burn::{Pipeline, Task};
 /// positive one: the draft computes its confidence each step, as in the engine, but never
 /// stops early.
 const DRAFTED: usize = 5;
-/// Generated tokens already committed before the timed steps.
-const COMMITTED: usize = 20;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -46,10 +46,21 @@ fn main() {
         false,
         p.config().vocab_size,
     );
-    let mut prompt = p
-        .tokenizer
-        .sot_sequence(Some("en"), Task::Transcribe)
-        .expect("prompt");
+    // Generated tokens already committed before the timed steps, and previous-text tokens.
+    let (n_committed, n_prev) = (env("COMMITTED", 20), env("PREV_TOKENS", 0));
+    let mut prompt: Vec<u32> = if n_prev > 0 {
+        std::iter::once(p.tokenizer.special.sot_prev)
+            .chain((0..n_prev as u32).map(|i| 300 + i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let sot_index = prompt.len();
+    prompt.extend(
+        p.tokenizer
+            .sot_sequence(Some("en"), Task::Transcribe)
+            .expect("prompt"),
+    );
     prompt.push(p.tokenizer.special.no_timestamps);
     let window: Vec<f32> = (0..p.config().num_mel_bins * 3000)
         .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 1.5)
@@ -57,14 +68,14 @@ fn main() {
     let committed: Vec<u32> = prompt
         .iter()
         .copied()
-        .chain((0..COMMITTED as u32).map(|i| 440 + i))
+        .chain((0..n_committed as u32).map(|i| 440 + i))
         .collect();
     for batch in [1usize, 8] {
         let mels = vec![window.clone(); batch];
         let req = DecodeRequest {
             filters: &filters,
             prompts: vec![prompt.clone(); batch],
-            sot_index: vec![0; batch],
+            sot_index: vec![sot_index; batch],
             eot: p.tokenizer.special.eot,
             no_speech: p.tokenizer.special.no_speech,
             max_new_tokens: 224,

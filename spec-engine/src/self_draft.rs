@@ -8,7 +8,6 @@ use burn::prelude::*;
 use rayon::prelude::*;
 use std::sync::Arc;
 use whisper_burn::backend::WhisperBackend;
-use whisper_burn::cpu::decoder::attend_cached;
 use whisper_burn::cpu::math::{gelu_chunk, softmax_row, HostNorm};
 use whisper_burn::cpu::quant::{QuantMatrix, QuantRows};
 use whisper_burn::decoding::{DecodeRequest, LogitFilters};
@@ -223,7 +222,6 @@ impl SelfDraft {
                 x
             })
             .collect();
-        let scale = ((d / self.n_heads) as f32).powf(-0.5);
         for (l, layer) in self.layers.iter().enumerate() {
             let h = norm_rows(&layer.ln_self, &xs);
             let (q, k, v) = (
@@ -234,28 +232,26 @@ impl SelfDraft {
             let mut first = 0;
             for (row, f) in rows.iter_mut().zip(feeds) {
                 let n = f.tokens.len();
-                row.self_k[l].truncate(f.pos * d);
-                row.self_v[l].truncate(f.pos * d);
+                row.self_kv[l].truncate(f.pos);
                 for i in first..first + n {
-                    row.self_k[l].extend_from_slice(&k[i]);
-                    row.self_v[l].extend_from_slice(&v[i]);
+                    row.self_kv[l].push(&k[i], &v[i]);
                 }
                 first += n;
             }
             let cached: &[&mut RowState] = rows;
-            let ctx: Vec<Vec<f32>> = slots
-                .par_iter()
-                .enumerate()
-                .map(|(i, (r, pos))| {
-                    let q: Vec<f32> = q[i].iter().map(|v| v * scale).collect();
-                    let row = &cached[*r];
-                    attend_cached(&q, &row.self_k[l], &row.self_v[l], self.n_heads, pos + 1)
-                })
+            // Each token attends to its row's positions up to its own.
+            let kvs: Vec<(&HeadsKv, usize)> = slots
+                .iter()
+                .map(|(r, pos)| (&cached[*r].self_kv[l], pos + 1))
                 .collect();
+            let ctx = self.attention_rows(&q, &kvs);
             add_rows(&mut xs, &layer.o.apply_rows(&ctx));
             let cq = layer.cq.apply_rows(&norm_rows(&layer.ln_cross, &xs));
-            let kvs: Vec<&CrossKv> = slots.iter().map(|(r, _)| &cached[*r].cross[l]).collect();
-            let ctx = self.cross_attention_rows(&cq, &kvs);
+            let kvs: Vec<(&HeadsKv, usize)> = slots
+                .iter()
+                .map(|(r, _)| (&cached[*r].cross[l], usize::MAX))
+                .collect();
+            let ctx = self.attention_rows(&cq, &kvs);
             add_rows(&mut xs, &layer.co.apply_rows(&ctx));
             let mut f = layer.fc1.apply_rows(&norm_rows(&layer.ln_ffn, &xs));
             f.iter_mut().for_each(|row| gelu_chunk(row));
@@ -288,18 +284,19 @@ impl SelfDraft {
             .collect()
     }
 
-    /// Cross attention of each row's query against its own int8 keys/values, one task
-    /// per (row, head) on all threads.
-    fn cross_attention_rows(&self, qs: &[Vec<f32>], kvs: &[&CrossKv]) -> Vec<Vec<f32>> {
+    /// Attention of each query against its own int8 keys/values (the first `n` of
+    /// `(keys/values, n)`), one task per (query, head) on all threads.
+    fn attention_rows(&self, qs: &[Vec<f32>], kvs: &[(&HeadsKv, usize)]) -> Vec<Vec<f32>> {
         let dh = self.d_model / self.n_heads;
         let scale = (dh as f32).powf(-0.5);
         let mut out = vec![0f32; qs.len() * self.d_model];
         out.par_chunks_mut(dh).enumerate().for_each(|(job, o)| {
             let (r, h) = (job / self.n_heads, job % self.n_heads);
+            let (kv, n) = kvs[r];
             let mut scores = Vec::new();
-            kvs[r].keys[h].scores(&qs[r][h * dh..(h + 1) * dh], scale, &mut scores);
+            kv.keys[h].scores_first(n, &qs[r][h * dh..(h + 1) * dh], scale, &mut scores);
             softmax_row(&mut scores);
-            kvs[r].values[h].weighted_sum(&scores, o);
+            kv.values[h].weighted_sum(&scores, o);
         });
         out.chunks(self.d_model).map(|c| c.to_vec()).collect()
     }
@@ -317,16 +314,43 @@ fn add(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }
 
-/// Int8 cross-attention keys/values of one layer for one row, per head.
-struct CrossKv {
+/// Int8 attention keys/values of one layer for one row, per head (`[position][head_dim]`
+/// each): the cross-attention copies of the main model's, and the draft's own self
+/// attention cache (a quarter of f32's memory traffic: with a long previous-text prompt
+/// the f32 cache was the draft's largest read after its weights).
+struct HeadsKv {
     keys: Vec<QuantRows>,
     values: Vec<QuantRows>,
 }
 
+impl HeadsKv {
+    fn empty(heads: usize, head_dim: usize) -> Self {
+        Self {
+            keys: (0..heads).map(|_| QuantRows::empty(head_dim)).collect(),
+            values: (0..heads).map(|_| QuantRows::empty(head_dim)).collect(),
+        }
+    }
+
+    /// Appends one position's keys and values (`heads * head_dim` each).
+    fn push(&mut self, k: &[f32], v: &[f32]) {
+        let dh = k.len() / self.keys.len();
+        for (h, (kq, vq)) in self.keys.iter_mut().zip(&mut self.values).enumerate() {
+            kq.push(&k[h * dh..(h + 1) * dh]);
+            vq.push(&v[h * dh..(h + 1) * dh]);
+        }
+    }
+
+    fn truncate(&mut self, positions: usize) {
+        self.keys
+            .iter_mut()
+            .chain(&mut self.values)
+            .for_each(|q| q.truncate(positions));
+    }
+}
+
 struct RowState {
-    cross: Vec<CrossKv>,
-    self_k: Vec<Vec<f32>>,
-    self_v: Vec<Vec<f32>>,
+    cross: Vec<HeadsKv>,
+    self_kv: Vec<HeadsKv>,
     cached: Vec<u32>,
 }
 
@@ -429,11 +453,13 @@ impl<B: WhisperBackend> Proposer<B> for SelfProposer {
     ) -> Result<()> {
         let n_layers = self.draft.layers.len();
         let b = main_state.batch_size();
+        let dh = self.draft.d_model / self.draft.n_heads;
         let mut rows: Vec<RowState> = (0..b)
             .map(|_| RowState {
                 cross: Vec::new(),
-                self_k: vec![Vec::new(); n_layers],
-                self_v: vec![Vec::new(); n_layers],
+                self_kv: (0..n_layers)
+                    .map(|_| HeadsKv::empty(self.draft.n_heads, dh))
+                    .collect(),
                 cached: Vec::new(),
             })
             .collect();
@@ -464,8 +490,10 @@ impl<B: WhisperBackend> Proposer<B> for SelfProposer {
                 }
                 for l in 0..n_layers {
                     let (k, v) = main_self_kv(main_state, l, r, len)?;
-                    row.self_k[l] = k;
-                    row.self_v[l] = v;
+                    let d = k.len() / len;
+                    for (kp, vp) in k.chunks(d).zip(v.chunks(d)) {
+                        row.self_kv[l].push(kp, vp);
+                    }
                 }
                 row.cached = req.prompts[r][..len].to_vec();
             }
@@ -478,7 +506,7 @@ impl<B: WhisperBackend> Proposer<B> for SelfProposer {
                     .unzip();
             let (mut keys, mut values) = (keys.drain(..), values.drain(..));
             for row in rows.iter_mut() {
-                row.cross.push(CrossKv {
+                row.cross.push(HeadsKv {
                     keys: keys.by_ref().take(h).collect(),
                     values: values.by_ref().take(h).collect(),
                 });

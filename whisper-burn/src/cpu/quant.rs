@@ -910,6 +910,31 @@ impl QuantRows {
         }
     }
 
+    /// No rows yet, `dim` wide (rows are appended with [`Self::push`]).
+    pub fn empty(dim: usize) -> Self {
+        QuantRows {
+            dim,
+            data: Vec::new(),
+            scales: Vec::new(),
+        }
+    }
+
+    /// Appends one row (`dim` values), quantized as [`Self::quantize`] would.
+    pub fn push(&mut self, row: &[f32]) {
+        let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+        let start = self.data.len();
+        self.data.resize(start + row.len(), 0);
+        quantize_i8(row, 1.0 / scale, &mut self.data[start..]);
+        self.scales.push(scale);
+    }
+
+    /// Keeps the first `n` rows.
+    pub fn truncate(&mut self, n: usize) {
+        self.data.truncate(n * self.dim);
+        self.scales.truncate(n);
+    }
+
     pub fn len(&self) -> usize {
         self.scales.len()
     }
@@ -933,11 +958,18 @@ impl QuantRows {
     /// `out[j] = scale * (row j . q)` for every row, with `q` quantized to 8 bits
     /// (integer dot products on AVX2 when the row width is a multiple of 32).
     pub fn scores(&self, q: &[f32], scale: f32, out: &mut Vec<f32>) {
+        self.scores_first(self.len(), q, scale, out)
+    }
+
+    /// [`Self::scores`] of the first `n` rows only (at most all): causal attention over a
+    /// cache that already holds later positions.
+    pub fn scores_first(&self, n: usize, q: &[f32], scale: f32, out: &mut Vec<f32>) {
+        let n = n.min(self.len());
         out.clear();
         #[cfg(target_arch = "x86_64")]
         if has_avx2() && self.dim.is_multiple_of(32) {
             let qx = QuantVec::new(q);
-            out.resize(self.len(), 0.0);
+            out.resize(n, 0.0);
             // SAFETY: AVX2 checked; rows are `dim` wide, a multiple of 32.
             unsafe {
                 simd::scores_i8(
@@ -952,7 +984,7 @@ impl QuantRows {
             return;
         }
         let simd = has_avx2();
-        out.extend((0..self.len()).map(|j| scale * self.dot(j, q, simd)));
+        out.extend((0..n).map(|j| scale * self.dot(j, q, simd)));
     }
 
     /// `out = sum_j p[j] * row j` (`out` is `dim` wide).
@@ -1189,6 +1221,26 @@ mod tests {
             &mut q,
         );
         assert_eq!(&q[..8], &[0, 2, 2, 0, -2, 127, -127, 126]);
+    }
+
+    #[test]
+    fn rows_pushed_one_by_one_equal_rows_quantized_together() {
+        // (24 rows: a multiple of the 8 the vector kernel scores together, so the first 24
+        // get the same arithmetic with or without the others.)
+        let (n, dim) = (37, 64);
+        let values = matrix(n, dim);
+        let all = QuantRows::quantize(&values, dim);
+        let mut grown = QuantRows::empty(dim);
+        values.chunks(dim).for_each(|r| grown.push(r));
+        assert_eq!((&grown.data, &grown.scales), (&all.data, &all.scales));
+        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.3).cos()).collect();
+        let (mut every, mut first) = (Vec::new(), Vec::new());
+        all.scores(&q, 0.125, &mut every);
+        all.scores_first(24, &q, 0.125, &mut first);
+        assert_eq!(first, every[..24]);
+        grown.truncate(24);
+        grown.scores(&q, 0.125, &mut every);
+        assert_eq!(first, every);
     }
 
     #[test]
