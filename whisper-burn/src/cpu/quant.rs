@@ -134,6 +134,25 @@ impl QuantMatrix {
         }
         if has_vnni() && self.cols().is_multiple_of(64) {
             let qx: Vec<QuantVec> = xs.iter().map(|x| QuantVec::new(x)).collect();
+            if let QuantMatrix::Q4 {
+                cols, data, scales, ..
+            } = self
+            {
+                // Four rows at a time, 64 weights per instruction (see `vnni::dots_q4_rows`).
+                let m = qx.len();
+                return self.for_row_blocks(m, out, |r0, o| {
+                    let n = o.len() / m;
+                    let mut dots = vec![0f32; n];
+                    for (j, q) in qx.iter().enumerate() {
+                        // SAFETY: only reached when `has_vnni()` is true; `cols` is a
+                        // multiple of 64 and rows `r0..r0 + n` exist.
+                        unsafe { vnni::dots_q4_rows(data, scales, *cols, r0, q, &mut dots) };
+                        for (i, d) in dots.iter().enumerate() {
+                            o[i * m + j] = *d;
+                        }
+                    }
+                });
+            }
             // SAFETY: only reached when `has_vnni()` is true.
             return self.for_row_blocks(
                 xs.len(),
@@ -467,6 +486,9 @@ pub struct QuantVec {
     /// first halves of both groups, then their second halves (the order in which one
     /// 32-byte load of packed int4 weights unpacks).
     pub pairs: Vec<i8>,
+    /// `-8 *` the sum of each 4 consecutive values of `pairs` (the int4 offset of 8 per
+    /// 32-bit lane of a VNNI dot product over `pairs`).
+    pub pair_offsets: Vec<i32>,
     pub scale: f32,
 }
 
@@ -491,12 +513,17 @@ impl QuantVec {
                 pairs.extend_from_slice(&p[(k * half).min(p.len())..((k + 1) * half).min(p.len())]);
             }
         }
+        let pair_offsets = pairs
+            .chunks(4)
+            .map(|c| -8 * c.iter().map(|v| *v as i32).sum::<i32>())
+            .collect();
         Self {
             signed,
             biased,
             group_sums,
             group_offsets,
             pairs,
+            pair_offsets,
             scale,
         }
     }
@@ -534,6 +561,76 @@ mod vnni {
             i += 64;
         }
         _mm512_reduce_add_epi32(acc)
+    }
+
+    /// Rows `r0..r0 + out.len()` of a packed int4 matrix (`cols` a multiple of 64) times
+    /// `x`: per 64 weights, one 32-byte load unpacked to 64 bytes in `x.pairs`' order, one
+    /// `dpbusd` starting from the int4 offsets (`x.pair_offsets`), converted and scaled
+    /// per group in float lanes. Four rows go together (independent accumulators, `x`
+    /// loaded once); each row's arithmetic is the same whichever rows it goes with.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dots_q4_rows(
+        data: &[u8],
+        scales: &[f32],
+        cols: usize,
+        r0: usize,
+        x: &super::QuantVec,
+        out: &mut [f32],
+    ) {
+        let n = out.len();
+        let (groups, half) = (cols / Q4_GROUP, cols / 2);
+        assert!(
+            cols.is_multiple_of(64)
+                && data.len() >= (r0 + n) * half
+                && scales.len() >= (r0 + n) * groups
+                && x.pairs.len() >= cols
+                && x.pair_offsets.len() >= cols / 4
+        );
+        let mask = _mm256_set1_epi8(0x0f);
+        // Lanes 0-3 and 8-11 hold the first group of a pair, 4-7 and 12-15 the second.
+        let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+        let row = |r: usize, b: usize| -> (__m512i, __m512) {
+            let p = _mm256_loadu_si256(data.as_ptr().add(r * half + 32 * b) as *const __m256i);
+            let lo = _mm256_and_si256(p, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+            let w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            let s2 = _mm_castpd_ps(_mm_load_sd(
+                scales.as_ptr().add(r * groups + 2 * b) as *const f64
+            ));
+            (w, _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(s2)))
+        };
+        let blocks = cols / 64;
+        let mut i = 0;
+        while i + 4 <= n {
+            let r = r0 + i;
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for b in 0..blocks {
+                let xv = _mm512_loadu_si512(x.pairs.as_ptr().add(64 * b) as *const _);
+                let off = _mm512_loadu_si512(x.pair_offsets.as_ptr().add(16 * b) as *const _);
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let (w, sc) = row(r + k, b);
+                    let dot = _mm512_dpbusd_epi32(off, w, xv);
+                    *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, *a);
+                }
+            }
+            for (k, a) in acc.iter().enumerate() {
+                out[i + k] = _mm512_reduce_add_ps(*a) * x.scale;
+            }
+            i += 4;
+        }
+        while i < n {
+            let r = r0 + i;
+            let mut a = _mm512_setzero_ps();
+            for b in 0..blocks {
+                let xv = _mm512_loadu_si512(x.pairs.as_ptr().add(64 * b) as *const _);
+                let off = _mm512_loadu_si512(x.pair_offsets.as_ptr().add(16 * b) as *const _);
+                let (w, sc) = row(r, b);
+                let dot = _mm512_dpbusd_epi32(off, w, xv);
+                a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, a);
+            }
+            out[i] = _mm512_reduce_add_ps(a) * x.scale;
+            i += 1;
+        }
     }
 
     /// One row of packed int4 weights (stored as q + 8, byte j of a group = elements j
