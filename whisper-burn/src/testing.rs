@@ -375,7 +375,8 @@ pub fn write_hf_checkpoint(dir: &Path, spec: &TinySpec) -> Result<()> {
     write_json(
         &dir.join("generation_config.json"),
         &json!({"suppress_tokens": suppress, "begin_suppress_tokens": begin, "eos_token_id": eot,
-            "decoder_start_token_id": eot + 1, "max_length": c.max_target_positions}),
+            "decoder_start_token_id": eot + 1, "max_length": c.max_target_positions,
+            "alignment_heads": [[0, 0]]}),
     )?;
     write_safetensors(&dir.join("model.safetensors"), &spec.hf_tensors())?;
     write_tokenizer(dir, spec)
