@@ -81,6 +81,26 @@ fn summary(diffs: &mut [f64]) -> (f64, f64, f64) {
     (mean, p95, within_10ms)
 }
 
+/// Segments with the reference's text and times (within 10 ms), and words within the
+/// word-timing bounds (mean under 40 ms, 95% within 10 ms).
+fn assert_segments_and_words_match(id: &str, segments: &[Segment], want: &[Value]) {
+    assert_eq!(segments.len(), want.len(), "{id}: segment count");
+    for (ours, w) in segments.iter().zip(want) {
+        assert_eq!(ours.text, w["text"].as_str().unwrap());
+        for (a, b) in [(ours.start_s, &w["start"]), (ours.end_s, &w["end"])] {
+            assert!(
+                (a as f64 - b.as_f64().unwrap()).abs() < 0.0105,
+                "{ours:?} vs {w}"
+            );
+        }
+    }
+    let (mean, _, within) = summary(&mut word_diffs(id, segments, want));
+    assert!(
+        mean < 0.04 && within >= 0.95,
+        "{id}: mean {mean}, within 10 ms {within}"
+    );
+}
+
 #[test]
 fn words_match_faster_whisper_on_eval_quick_40_in_batches() {
     let p = base();
@@ -138,21 +158,7 @@ fn longform_words_and_segments_match_faster_whisper() {
         .transcribe(&audio[..75 * 16_000], &options(), &mut GreedyDecoder)
         .unwrap();
     assert!(t.windows >= 3, "{} windows", t.windows);
-    assert_eq!(t.segments.len(), want.len());
-    for (ours, w) in t.segments.iter().zip(want) {
-        assert_eq!(ours.text, w["text"].as_str().unwrap());
-        for (a, b) in [(ours.start_s, &w["start"]), (ours.end_s, &w["end"])] {
-            assert!(
-                (a as f64 - b.as_f64().unwrap()).abs() < 0.0105,
-                "{ours:?} vs {w}"
-            );
-        }
-    }
-    let (mean, _, within) = summary(&mut word_diffs("1089-134686", &t.segments, want));
-    assert!(
-        mean < 0.04 && within >= 0.95,
-        "mean {mean}, within 10 ms {within}"
-    );
+    assert_segments_and_words_match("1089-134686", &t.segments, want);
 }
 
 /// `audio` with runs of zeros inserted: `(position_s, length_s)` in `audio`'s own time.
@@ -184,19 +190,5 @@ fn vad_filtered_words_and_segments_match_faster_whisper() {
     .unwrap()
     .remove(0);
     assert!((t.audio_s - 95.0).abs() < 0.01, "{} s", t.audio_s);
-    assert_eq!(t.segments.len(), want.len());
-    for (ours, w) in t.segments.iter().zip(want) {
-        assert_eq!(ours.text, w["text"].as_str().unwrap());
-        for (a, b) in [(ours.start_s, &w["start"]), (ours.end_s, &w["end"])] {
-            assert!(
-                (a as f64 - b.as_f64().unwrap()).abs() < 0.0105,
-                "{ours:?} vs {w}"
-            );
-        }
-    }
-    let (mean, _, within) = summary(&mut word_diffs("vad", &t.segments, want));
-    assert!(
-        mean < 0.04 && within >= 0.95,
-        "mean {mean}, within 10 ms {within}"
-    );
+    assert_segments_and_words_match("vad", &t.segments, want);
 }
