@@ -1,6 +1,7 @@
 //! The user-facing engine: a main model, an optional draft, and batched transcription.
 use crate::compat::check_compatible;
 use crate::cost::CostModel;
+use crate::device_draft::DeviceSelfDraft;
 use crate::error::{Result, SpecError};
 use crate::model_draft::ModelDraft;
 use crate::policy::DraftLength;
@@ -96,6 +97,7 @@ impl Default for EngineConfig {
 enum LoadedDraft<B: WhisperBackend> {
     None,
     SelfQuantized(Arc<SelfDraft>),
+    DeviceSelf(Arc<DeviceSelfDraft<B>>),
     Model(Arc<ModelDraft<B>>),
 }
 
@@ -130,26 +132,34 @@ impl<B: WhisperBackend> Engine<B> {
         config: EngineConfig,
         device: &B::Device,
     ) -> Result<Self> {
-        let draft = match &config.draft {
-            DraftSpec::None => LoadedDraft::None,
-            DraftSpec::SelfQuantized {
-                bits,
-                vocab,
-                margin_frames,
-            } => LoadedDraft::SelfQuantized(Arc::new(SelfDraft::from_main(
-                &main,
-                WeightBits::from_bits(*bits)?,
-                *vocab,
-                *margin_frames,
-            )?)),
-            DraftSpec::Model(name) => {
-                // The draft runs in the main model's kernels (states and encoder
-                // outputs pass between them).
-                let draft = Pipeline::<B>::load_with(name, device, main.model.kernels())?;
-                check_compatible(&main, &draft)?;
-                LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
-            }
-        };
+        let draft =
+            match &config.draft {
+                DraftSpec::None => LoadedDraft::None,
+                DraftSpec::SelfQuantized {
+                    bits,
+                    vocab,
+                    margin_frames,
+                } => {
+                    let bits = WeightBits::from_bits(*bits)?;
+                    // The draft runs where the main model's tensors are: the host kernels'
+                    // own int8/int4 code, or burn's quantized tensors on the device.
+                    match main.model.kernels() {
+                        Kernels::Host => LoadedDraft::SelfQuantized(Arc::new(
+                            SelfDraft::from_main(&main, bits, *vocab, *margin_frames)?,
+                        )),
+                        Kernels::Generic => LoadedDraft::DeviceSelf(Arc::new(
+                            DeviceSelfDraft::from_main(&main, bits, *vocab, *margin_frames)?,
+                        )),
+                    }
+                }
+                DraftSpec::Model(name) => {
+                    // The draft runs in the main model's kernels (states and encoder
+                    // outputs pass between them).
+                    let draft = Pipeline::<B>::load_with(name, device, main.model.kernels())?;
+                    check_compatible(&main, &draft)?;
+                    LoadedDraft::Model(Arc::new(ModelDraft::new(draft, &main)))
+                }
+            };
         Ok(Self {
             main,
             draft,
@@ -169,6 +179,7 @@ impl<B: WhisperBackend> Engine<B> {
                 .main
                 .transcribe_batch(audios, opts, &mut GreedyDecoder)?,
             LoadedDraft::SelfQuantized(d) => self.run_speculative(audios, opts, d.proposer())?,
+            LoadedDraft::DeviceSelf(d) => self.run_speculative(audios, opts, d.proposer())?,
             LoadedDraft::Model(d) => self.run_speculative(audios, opts, d.proposer())?,
         };
         Ok(out)

@@ -6,6 +6,7 @@
 //! token for token the main model's greedy output.
 pub mod compat;
 pub mod cost;
+pub mod device_draft;
 pub mod engine;
 pub mod error;
 pub mod model_draft;

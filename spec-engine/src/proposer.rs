@@ -19,18 +19,22 @@ impl Proposal {
     /// the draft's probability of its choice is below `q.min_confidence` and something
     /// was already proposed.
     pub fn choose(&mut self, logits: &[f32], q: &ProposeRequest) -> Option<u32> {
-        let n = self.tokens.len();
-        let (token, confidence) = match &q.sampling {
+        let (token, confidence) = Self::pick(logits, q, self.tokens.len());
+        self.push(token, confidence, q).then_some(token)
+    }
+
+    /// The draft's choice from its filtered `logits` for the `n`-th proposed token of
+    /// request `q`, with its probability (1 for greedy without a confidence floor).
+    pub fn pick(logits: &[f32], q: &ProposeRequest, n: usize) -> (u32, f32) {
+        match &q.sampling {
             None => {
                 let t = argmax(logits);
-                (
-                    t,
-                    if q.min_confidence > 0.0 {
-                        log_prob(logits, t).exp()
-                    } else {
-                        1.0
-                    },
-                )
+                let confidence = if q.min_confidence > 0.0 {
+                    log_prob(logits, t).exp()
+                } else {
+                    1.0
+                };
+                (t, confidence)
             }
             Some(s) => {
                 let p = probabilities(logits, s.temperature);
@@ -38,12 +42,17 @@ impl Proposal {
                 let t = draw(&p, s.stream.uniform(position));
                 (t, p[t as usize])
             }
-        };
-        if n > 0 && confidence < q.min_confidence {
-            return None;
+        }
+    }
+
+    /// Appends `token`, of probability `confidence` under the draft, unless it is below
+    /// `q.min_confidence` and something was already proposed (one rule for every draft).
+    pub fn push(&mut self, token: u32, confidence: f32, q: &ProposeRequest) -> bool {
+        if !self.tokens.is_empty() && confidence < q.min_confidence {
+            return false;
         }
         self.tokens.push(token);
-        Some(token)
+        true
     }
 
     pub fn len(&self) -> usize {

@@ -2,7 +2,8 @@
 //! (`whisper_burn::on_every_target!`): the host kernels, burn's generic ops on the CPU
 //! backend, and with the `wgpu` feature the wgpu backend (Mesa's software Vulkan in CI).
 //! On each: speculative == greedy token for token (model draft sharing the encoder,
-//! model draft with its own encoder, fixed and adaptive lengths, batch 1 and 4), batch
+//! model draft with its own encoder, the self-drafts (on the device for generic
+//! kernels), fixed and adaptive lengths, batch 1 and 4), batch
 //! == single, and at most one read-back of logits or decisions per decoder pass.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -156,28 +157,62 @@ fn speculative_equals_greedy<B: WhisperBackend>(t: &Target<B>) {
             assert!(drafted > 0, "{name}, {what}: nothing drafted");
         }
     }
-    // Self-drafts run on the host kernels' CPU code: refused where that is not the
-    // backend's memory, never a silent fall-back.
-    let self_draft = engine(t, &main, "self-q8".parse().unwrap(), DraftLength::default());
-    match (B::supports_host_kernels(), self_draft) {
-        (true, Ok(e)) => {
-            // It starts from the main model's cached prompt keys/values (host caches or
-            // backend tensors) and still gives greedy's tokens.
-            let opts = DecodeOptions {
-                initial_prompt: Some("a previous text".into()),
-                ..options(true)
-            };
-            let greedy = engine(t, &main, DraftSpec::None, DraftLength::default()).unwrap();
-            let reference = greedy.transcribe_batch(&all, &opts).unwrap();
-            let out = e.transcribe_batch(&all, &opts).unwrap();
-            for (i, (a, b)) in reference.iter().zip(&out).enumerate() {
-                assert_eq!(all_tokens(b), all_tokens(a), "{name}, self-q8: clip {i}");
+    self_drafts_equal_greedy(t, &main, &all, &policies);
+}
+
+/// The self-drafts (the host kernels' int8/int4 code, or burn's quantized tensors on the
+/// device for generic kernels) start from the main model's cached prompt keys/values and
+/// give greedy's tokens, with fixed and adaptive lengths, alone and in a batch.
+fn self_drafts_equal_greedy<B: WhisperBackend>(
+    t: &Target<B>,
+    main: &Arc<Pipeline<B>>,
+    all: &[&[f32]],
+    policies: &[DraftLength],
+) {
+    let name = t.name();
+    let opts = DecodeOptions {
+        initial_prompt: Some("a previous text".into()),
+        ..options(true)
+    };
+    let greedy = engine(t, main, DraftSpec::None, DraftLength::default()).unwrap();
+    let reference: Vec<Vec<u32>> = greedy
+        .transcribe_batch(all, &opts)
+        .unwrap()
+        .iter()
+        .map(all_tokens)
+        .collect();
+    let specs: &[&str] = if B::supports_host_kernels() {
+        &["self-q8", "self-q4"]
+    } else {
+        &["self-q8"]
+    };
+    for spec in specs {
+        let mut e = engine(t, main, spec.parse().unwrap(), DraftLength::default())
+            .unwrap_or_else(|e| panic!("{name}, {spec}: {e}"));
+        let (mut drafted, mut accepted) = (0, 0);
+        for policy in policies {
+            e.config.draft_length = policy.clone();
+            for batch in [1usize, 4] {
+                let out = e.transcribe_batch(&all[..batch], &opts).unwrap();
+                for (i, tr) in out.iter().enumerate() {
+                    assert_eq!(
+                        all_tokens(tr),
+                        reference[i],
+                        "{name}, {spec}, {policy:?}, batch {batch}: clip {i}"
+                    );
+                    drafted += tr.drafted;
+                    accepted += tr.accepted;
+                }
             }
-            assert!(out.iter().map(|t| t.drafted).sum::<usize>() > 0);
         }
-        (true, Err(e)) => panic!("{name}: {e}"),
-        (false, Ok(_)) => panic!("{name}: a self-draft was accepted on a GPU backend"),
-        (false, Err(e)) => assert!(e.to_string().contains("model draft"), "{e}"),
+        eprintln!("{name}, {spec}: {accepted}/{drafted} drafted tokens accepted");
+        // Random weights give nearly flat logits, so quantization flips many choices
+        // (the host self-q8 accepts about 6% here too); acceptance on real weights is
+        // asserted in real_targets.rs. Here: the draft ran and was sometimes right.
+        assert!(
+            drafted > 0 && accepted > 0,
+            "{name}, {spec}: {accepted}/{drafted} accepted"
+        );
     }
 }
 
