@@ -5,7 +5,7 @@
 use crate::error::Result;
 use whisper_burn::backend::WhisperBackend;
 use whisper_burn::decoding::device::Decision;
-use whisper_burn::decoding::greedy::{choose_on_host, host_rows, Chooser};
+use whisper_burn::decoding::greedy::{choose_on_host, device_draws, host_rows, Chooser};
 use whisper_burn::decoding::sampling::RowSampler;
 use whisper_burn::decoding::LogitFilters;
 use whisper_burn::{DecoderState, Whisper};
@@ -81,8 +81,13 @@ pub fn verify<B: WhisperBackend>(
         })
         .collect();
     let refs: Vec<&[u32]> = contexts.iter().map(|c| c.as_slice()).collect();
+    let samplers: Vec<Option<&RowSampler>> = rows
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r.sampling.as_ref(), n_new))
+        .collect();
+    let draws = device_draws(&refs, &samplers);
     let [b, t, v] = logits.dims();
-    let decided = device_rules.decide(logits.reshape([b * t, v]), &refs, None)?;
+    let decided = device_rules.decide_drawing(logits.reshape([b * t, v]), &refs, &draws, None)?;
     Ok(rows
         .iter()
         .zip(decided.chunks(n_new))

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use spec_engine::{DraftLength, DraftSpec, Engine, EngineConfig};
 use whisper_burn::backend::{Kernels, WhisperBackend};
+use whisper_burn::decoding::beam::BeamSearchDecoder;
 use whisper_burn::decoding::transfers;
 use whisper_burn::testing::{synthetic_audio, write_hf_checkpoint, Target, TinySpec};
-use whisper_burn::{DecodeOptions, Pipeline, Transcript};
+use whisper_burn::{DecodeOptions, GreedyDecoder, Pipeline, Transcript};
 
 fn test_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -226,7 +227,12 @@ fn one_read_back_per_pass<B: WhisperBackend>(t: &Target<B>) {
     let draft = DraftSpec::Model(write_hf(&format!("reads-close-{name}"), &close));
     let audio = clips();
     let all: Vec<&[f32]> = audio.iter().map(|a| a.as_slice()).collect();
-    for (what, spec) in [("greedy", DraftSpec::None), ("model draft", draft)] {
+    let cases = [
+        ("greedy", DraftSpec::None),
+        ("model draft", draft),
+        ("self-q8", "self-q8".parse().unwrap()),
+    ];
+    for (what, spec) in cases {
         let e = engine(t, &main, spec, DraftLength::Fixed(3)).unwrap();
         transfers::reset();
         let out = e.transcribe_batch(&all, &options(true)).unwrap();
@@ -241,10 +247,105 @@ fn one_read_back_per_pass<B: WhisperBackend>(t: &Target<B>) {
             c.passes
         );
         if t.kernels == Kernels::Generic && what == "greedy" {
-            // Prefill reads all rows back at once, so fewer reads than passes.
-            assert!(c.downloads < c.passes, "{name}: {c:?}");
+            // All rows prefill in one pass and each pass steps every row: the batch
+            // takes as many passes as its longest row, each read back once.
+            let longest = out.iter().map(|t| t.main_passes).max().unwrap_or(0);
+            assert_eq!(c.passes, longest, "{name}: {c:?}");
+            assert_eq!(c.downloads, c.passes, "{name}: {c:?}");
         }
     }
 }
 
-whisper_burn::on_every_target!(speculative_equals_greedy, one_read_back_per_pass);
+/// Temperature sampling (drawn on the device for generic kernels): a row samples the
+/// same alone and in a batch, and the self-draft and a model draft give plain sampling's
+/// tokens exactly; on every target at most one read-back per decoder pass.
+fn sampling_on_every_target<B: WhisperBackend>(t: &Target<B>) {
+    let name = t.name();
+    let main = Arc::new(t.load(Path::new(&write_hf(
+        &format!("sample-{name}"),
+        &main_spec(),
+    ))));
+    let close = TinySpec {
+        decoder_noise: Some((1007, 0.03)),
+        ..main_spec()
+    };
+    let model_draft = DraftSpec::Model(write_hf(&format!("sample-close-{name}"), &close));
+    let audio = clips();
+    let all: Vec<&[f32]> = audio.iter().map(|a| a.as_slice()).collect();
+    let opts = DecodeOptions {
+        temperature: 0.7,
+        seed: 17,
+        ..options(true)
+    };
+    let plain = engine(t, &main, DraftSpec::None, DraftLength::default()).unwrap();
+    transfers::reset();
+    let reference: Vec<Vec<u32>> = plain
+        .transcribe_batch(&all, &opts)
+        .unwrap()
+        .iter()
+        .map(all_tokens)
+        .collect();
+    let c = transfers::counts();
+    assert!(c.downloads <= c.passes, "{name}: {c:?}");
+    let greedy: Vec<Vec<u32>> = plain
+        .transcribe_batch(&all, &options(true))
+        .unwrap()
+        .iter()
+        .map(all_tokens)
+        .collect();
+    assert_ne!(reference, greedy, "{name}: sampling gave greedy's tokens");
+    let alone = all_tokens(&plain.transcribe(all[1], &opts).unwrap());
+    assert_eq!(alone, reference[1], "{name}: sampled alone vs in a batch");
+    for (what, spec, policy) in [
+        (
+            "self-q8",
+            "self-q8".parse().unwrap(),
+            DraftLength::default(),
+        ),
+        ("model draft", model_draft, DraftLength::Fixed(3)),
+    ] {
+        let e = engine(t, &main, spec, policy).unwrap();
+        let out = e.transcribe_batch(&all, &opts).unwrap();
+        for (i, tr) in out.iter().enumerate() {
+            assert_eq!(all_tokens(tr), reference[i], "{name}, {what}: clip {i}");
+        }
+        assert!(out.iter().map(|t| t.drafted).sum::<usize>() > 0);
+    }
+}
+
+/// Beam search (candidates chosen on the device for generic kernels): beam 1 gives
+/// greedy's tokens, and beam 3 gives the same hypotheses in a batch as alone.
+fn beam_on_every_target<B: WhisperBackend>(t: &Target<B>) {
+    let name = t.name();
+    let main = t.load(Path::new(&write_hf(&format!("beam-{name}"), &main_spec())));
+    let audio = clips();
+    let all: Vec<&[f32]> = audio.iter().map(|a| a.as_slice()).collect();
+    let opts = options(true);
+    let run = |beam: usize, inputs: &[&[f32]]| -> Vec<Vec<u32>> {
+        let out = if beam == 0 {
+            main.transcribe_batch(inputs, &opts, &mut GreedyDecoder)
+        } else {
+            main.transcribe_batch(inputs, &opts, &mut BeamSearchDecoder::new(beam))
+        };
+        out.unwrap().iter().map(all_tokens).collect()
+    };
+    assert_eq!(run(1, &all), run(0, &all), "{name}: beam 1 vs greedy");
+    transfers::reset();
+    let batched = run(3, &all);
+    let c = transfers::counts();
+    assert!(c.downloads <= c.passes, "{name}: {c:?}");
+    for (i, a) in all.iter().enumerate().take(2) {
+        assert_eq!(
+            run(3, &[a])[0],
+            batched[i],
+            "{name}: beam 3, clip {i} alone"
+        );
+    }
+}
+
+whisper_burn::on_every_target!(
+    speculative_equals_greedy,
+    one_read_back_per_pass,
+    sampling_on_every_target,
+    beam_on_every_target,
+);

@@ -15,9 +15,10 @@
 //!   generated tokens without end-of-text.
 //!
 //! Inputs of a batch advance together; an input that is done leaves the batch.
-use super::greedy::{host_rows, prefill, DecodeRequest, SequenceResult};
+use super::device::DeviceRules;
+use super::greedy::{host_rows, prefill, prefill_rows, DecodeRequest, SequenceResult};
 use super::longform::WindowDecoder;
-use crate::backend::WhisperBackend;
+use crate::backend::{Kernels, WhisperBackend};
 use crate::model::{DecoderState, Whisper};
 use crate::{Result, WhisperError};
 use burn::prelude::*;
@@ -73,6 +74,13 @@ struct Candidate {
     token: u32,
 }
 
+/// Each state row's scores for the next token: filtered logits on the host, or (on the
+/// generic kernels) the `2 * beam_size` best log-probabilities chosen on the device.
+enum StepScores {
+    Host(Vec<Vec<f32>>),
+    Device(Vec<Vec<(u32, f32)>>),
+}
+
 /// The search of one input of the batch.
 struct Group {
     row: usize,
@@ -114,7 +122,25 @@ pub fn beam_search<B: WhisperBackend>(
     let length_penalty = opts.length_penalty.unwrap_or(1.0);
     let max_pos = model.config.max_target_positions;
 
-    let (mut state, first_logits, no_speech) = prefill(model, encoder_out, req)?;
+    let rules =
+        (model.kernels() == Kernels::Generic).then(|| DeviceRules::new(req.filters, &model.device));
+    let (mut state, mut scores, no_speech) = match &rules {
+        None => {
+            let (state, first, no_speech) = prefill(model, encoder_out, req)?;
+            (state, StepScores::Host(first), no_speech)
+        }
+        Some(rules) => {
+            let (state, picked) = prefill_rows(model, encoder_out, req)?;
+            let [b, _, v] = picked.dims();
+            let lasts = picked.clone().slice([0..b, 0..1, 0..v]).reshape([b, v]);
+            let probe = req
+                .no_speech
+                .map(|t| (picked.slice([0..b, 1..2, 0..v]).reshape([b, v]), t));
+            let contexts: Vec<&[u32]> = vec![&[]; b];
+            let (tops, no_speech) = rules.top_log_probs(lasts, &contexts, n_candidates, probe)?;
+            (state, StepScores::Device(tops), no_speech)
+        }
+    };
     let mut results: Vec<SequenceResult> = no_speech
         .iter()
         .map(|p| SequenceResult {
@@ -139,7 +165,6 @@ pub fn beam_search<B: WhisperBackend>(
             }
         })
         .collect();
-    let mut logits = first_logits;
     let mut step = 0usize;
     loop {
         // State rows of group `g` are `offset..offset + groups[g].beams.len()` in `logits`.
@@ -148,12 +173,17 @@ pub fn beam_search<B: WhisperBackend>(
         let mut next_groups = Vec::with_capacity(groups.len());
         for mut group in groups {
             let n_live = group.beams.len();
-            let cands = top_candidates(
-                &mut logits[offset..offset + n_live],
-                &group.beams,
-                req,
-                n_candidates,
-            );
+            let cands = match &mut scores {
+                StepScores::Host(logits) => top_candidates(
+                    &mut logits[offset..offset + n_live],
+                    &group.beams,
+                    req,
+                    n_candidates,
+                ),
+                StepScores::Device(tops) => {
+                    merge_candidates(&tops[offset..offset + n_live], &group.beams, n_candidates)
+                }
+            };
             let last_step = step + 1 >= group.max_steps;
             let mut next_beams = Vec::with_capacity(beam_size);
             let mut secondary = beam_size;
@@ -210,7 +240,23 @@ pub fn beam_search<B: WhisperBackend>(
             })
             .collect();
         let hidden = model.decoder.forward(&tokens, &mut state)?;
-        logits = host_rows(model.decoder.logits(hidden))?;
+        let logits = model.decoder.logits(hidden);
+        scores = match &rules {
+            None => StepScores::Host(host_rows(logits)?),
+            Some(rules) => {
+                let [b, t, v] = logits.dims();
+                let contexts: Vec<&[u32]> = groups
+                    .iter()
+                    .flat_map(|g| g.beams.iter().map(|b| b.tokens.as_slice()))
+                    .collect();
+                let logits = logits.reshape([b * t, v]);
+                StepScores::Device(
+                    rules
+                        .top_log_probs(logits, &contexts, n_candidates, None)?
+                        .0,
+                )
+            }
+        };
         groups.iter().for_each(|g| results[g.row].main_passes += 1);
         step += 1;
     }
@@ -284,6 +330,33 @@ fn top_candidates(
         }
     }
     top
+}
+
+/// [`top_candidates`] from each live beam's best log-probabilities (chosen on the
+/// device): the `k` best `beam score + log-probability`, in the same order (equal scores:
+/// lower beam, then lower token id, first). Each beam's `k` best hold the input's.
+fn merge_candidates(tops: &[Vec<(u32, f32)>], beams: &[Beam], k: usize) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = tops
+        .iter()
+        .zip(beams)
+        .enumerate()
+        .flat_map(|(b, (top, beam))| {
+            top.iter().map(move |(token, lp)| Candidate {
+                score: beam.score + lp,
+                beam: b,
+                token: *token,
+            })
+        })
+        .filter(|c| !c.score.is_nan())
+        .collect();
+    all.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.beam.cmp(&b.beam))
+            .then(a.token.cmp(&b.token))
+    });
+    all.truncate(k);
+    all
 }
 
 /// The best finished hypothesis by `score / length ^ length_penalty`.

@@ -123,9 +123,9 @@ pub enum Chooser<B: WhisperBackend> {
 }
 
 impl<B: WhisperBackend> Chooser<B> {
-    /// The device for greedy decoding on the generic kernels; the host otherwise.
+    /// The device on the generic kernels (greedy and sampling); the host otherwise.
     pub fn for_request(model: &Whisper<B>, req: &DecodeRequest) -> Self {
-        if model.kernels() == Kernels::Generic && req.sampling.is_none() {
+        if model.kernels() == Kernels::Generic {
             Chooser::Device(DeviceRules::new(req.filters, &model.device))
         } else {
             Chooser::Host
@@ -150,14 +150,28 @@ impl<B: WhisperBackend> Chooser<B> {
                 .collect()),
             Chooser::Device(rules) => {
                 let [b, t, v] = logits.dims();
+                let draws = device_draws(contexts, samplers);
                 Ok(rules
-                    .decide(logits.reshape([b * t, v]), contexts, None)?
+                    .decide_drawing(logits.reshape([b * t, v]), contexts, &draws, None)?
                     .into_iter()
                     .map(|d| (d.token, d.logprob))
                     .collect())
             }
         }
     }
+}
+
+/// Each row's `(temperature, uniform)` at its position (`contexts[i].len()`), for
+/// [`DeviceRules::decide_drawing`] (`None`: greedy).
+pub fn device_draws(
+    contexts: &[&[u32]],
+    samplers: &[Option<&RowSampler>],
+) -> Vec<Option<(f32, f64)>> {
+    contexts
+        .iter()
+        .zip(samplers)
+        .map(|(c, s)| s.map(|s| (s.temperature, s.stream.uniform(c.len()))))
+        .collect()
 }
 
 /// The one host rule for a position: filter, choose (argmax or the sampler's draw at
@@ -173,22 +187,28 @@ pub fn choose_on_host(
     (token, log_prob(logits, token))
 }
 
-/// Each row's prompt through the decoder, one row at a time (prompts differ in length):
-/// the joined state and, per row, the logits `[2, vocab]` at the prompt's last position
-/// and at `<|startoftranscript|>` (for the no-speech probability).
-fn prefill_rows<B: WhisperBackend>(
+/// Each row's prompt through the decoder: the joined state and the logits
+/// `[rows, 2, vocab]` at each prompt's last position and at `<|startoftranscript|>` (for
+/// the no-speech probability). The generic kernels run every row in one pass (shorter
+/// prompts padded at their end, cut off the cache after); the host kernels run row by
+/// row, where padding would be paid for in arithmetic.
+pub(crate) fn prefill_rows<B: WhisperBackend>(
     model: &Whisper<B>,
     encoder_out: Tensor<B, 3>,
     req: &DecodeRequest,
-) -> Result<(DecoderState<B>, Vec<Tensor<B, 2>>)> {
-    let b = req.prompts.len();
+) -> Result<(DecoderState<B>, Tensor<B, 3>)> {
+    if req.prompts.is_empty() {
+        return Err(WhisperError::Decode("empty batch".into()));
+    }
+    if model.kernels() == Kernels::Generic {
+        return prefill_padded(model, encoder_out, req);
+    }
     let [_, frames, d] = encoder_out.dims();
     let mut state: Option<DecoderState<B>> = None;
-    let mut picked = Vec::with_capacity(b);
-    for row in 0..b {
+    let mut picked = Vec::with_capacity(req.prompts.len());
+    for (row, prompt) in req.prompts.iter().enumerate() {
         let enc = encoder_out.clone().slice([row..row + 1, 0..frames, 0..d]);
         let mut s = model.decoder.new_state(enc);
-        let prompt = &req.prompts[row];
         let hidden = model
             .decoder
             .forward(std::slice::from_ref(prompt), &mut s)?;
@@ -200,15 +220,47 @@ fn prefill_rows<B: WhisperBackend>(
             ],
             1,
         );
-        let v = model.decoder.vocab_size;
-        picked.push(model.decoder.logits(rows).reshape([2, v]));
+        picked.push(model.decoder.logits(rows));
         match &mut state {
             None => state = Some(s),
             Some(st) => st.append(s),
         }
     }
     let state = state.ok_or_else(|| WhisperError::Decode("empty batch".into()))?;
-    Ok((state, picked))
+    Ok((state, Tensor::cat(picked, 0)))
+}
+
+/// [`prefill_rows`] in one decoder pass: every prompt padded with end-of-text to the
+/// longest; causal attention keeps the padding out of the real positions, and each row's
+/// cache is cut back to its prompt.
+fn prefill_padded<B: WhisperBackend>(
+    model: &Whisper<B>,
+    encoder_out: Tensor<B, 3>,
+    req: &DecodeRequest,
+) -> Result<(DecoderState<B>, Tensor<B, 3>)> {
+    let b = req.prompts.len();
+    let n = req.prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let tokens: Vec<Vec<u32>> = req
+        .prompts
+        .iter()
+        .map(|p| {
+            let mut row = p.clone();
+            row.resize(n, req.eot);
+            row
+        })
+        .collect();
+    let mut state = model.decoder.new_state(encoder_out);
+    let hidden = model.decoder.forward(&tokens, &mut state)?;
+    let mut at: Vec<i64> = Vec::with_capacity(2 * b);
+    for (row, prompt) in req.prompts.iter().enumerate() {
+        state.truncate(row, prompt.len());
+        at.push((row * n + prompt.len() - 1) as i64);
+        at.push((row * n + req.sot_index[row]) as i64);
+    }
+    let d = model.decoder.d_model;
+    let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at, [2 * b]), &model.device);
+    let rows = hidden.reshape([b * n, d]).select(0, at).reshape([b, 2, d]);
+    Ok((state, model.decoder.logits(rows)))
 }
 
 /// What prefilling a batch gives: the decoder state (all rows), a `First` per row (the
@@ -225,10 +277,9 @@ pub fn prefill<B: WhisperBackend>(
 ) -> Result<Prefilled<B, Vec<f32>>> {
     let (state, picked) = prefill_rows(model, encoder_out, req)?;
     let (mut first, mut no_speech) = (Vec::new(), Vec::new());
-    for p in picked {
-        let mut rows = host_rows(p.unsqueeze::<3>())?;
-        let sot_logits = rows.pop().unwrap_or_default();
-        first.push(rows.pop().unwrap_or_default());
+    let mut rows = host_rows(picked)?.into_iter();
+    while let (Some(last), Some(sot_logits)) = (rows.next(), rows.next()) {
+        first.push(last);
         no_speech.push(
             req.no_speech
                 .map(|t| log_prob(&sot_logits, t).exp())
@@ -258,15 +309,16 @@ pub fn prefill_choose<B: WhisperBackend>(
         return Ok((state, choices, no_speech));
     };
     let (state, picked) = prefill_rows(model, encoder_out, req)?;
-    let b = picked.len();
-    let v = model.decoder.vocab_size;
-    let (lasts, sots): (Vec<Tensor<B, 2>>, Vec<Tensor<B, 2>>) = picked
-        .into_iter()
-        .map(|p| (p.clone().slice([0..1, 0..v]), p.slice([1..2, 0..v])))
-        .unzip();
-    let probe = req.no_speech.map(|t| (Tensor::cat(sots, 0), t));
+    let [b, _, v] = picked.dims();
+    let lasts = picked.clone().slice([0..b, 0..1, 0..v]).reshape([b, v]);
+    let probe = req
+        .no_speech
+        .map(|t| (picked.slice([0..b, 1..2, 0..v]).reshape([b, v]), t));
     let contexts: Vec<&[u32]> = vec![&[]; b];
-    let decided = rules.decide(Tensor::cat(lasts, 0), &contexts, probe)?;
+    let samplers: Vec<Option<RowSampler>> = (0..b).map(|r| req.sampler(r)).collect();
+    let samplers: Vec<Option<&RowSampler>> = samplers.iter().map(Option::as_ref).collect();
+    let draws = device_draws(&contexts, &samplers);
+    let decided = rules.decide_drawing(lasts, &contexts, &draws, probe)?;
     Ok((
         state,
         decided.iter().map(|d| (d.token, d.logprob)).collect(),
